@@ -1,0 +1,39 @@
+# Two commands matter to users: `make demo` and `make test`. Both create the virtualenv when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+FIXTURES ?= outputs/fixtures
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-all fixtures demo ui lint format clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+fixtures: setup
+	$(PY) -m vdr_exp.fixtures --out $(FIXTURES)
+
+lint: setup
+	$(PY) -m ruff check vdr_exp tests
+	$(PY) -m ruff format --check vdr_exp tests
+
+format: setup
+	$(PY) -m ruff format vdr_exp tests
+	$(PY) -m ruff check --fix vdr_exp tests
+
+clean:
+	rm -rf $(VENV) outputs/fixtures .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""vdr-exp: config-driven experiments for Visual Document Retrieval."""
