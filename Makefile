@@ -8,7 +8,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FIXTURES ?= outputs/fixtures
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all fixtures demo ui lint format clean
+.PHONY: setup test fixtures demo ui lint format clean
 
 setup: $(STAMP)
 
@@ -37,3 +37,14 @@ format: setup
 clean:
 	rm -rf $(VENV) outputs/fixtures .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(PY) -m vdr_exp.train experiment=offline_demo
+	@echo
+	@echo "Done. Open the MLflow UI with:  make ui   (then http://127.0.0.1:5000, experiment 'vdr')"
+	@echo "Look at: metrics ndcg_at_10 vs base_ndcg_at_10, eval_ndcg_at_10 and train_loss by step,"
+	@echo "         artifacts per_query.csv, rankings.csv, run.trec, matryoshka.csv, config.yaml."
+
+ui: setup
+	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
+		--default-artifact-root $(CURDIR)/outputs/mlartifacts --host 127.0.0.1 --port $(or $(PORT),5000)

@@ -1,0 +1,196 @@
+"""The one typed seam between the YAML in ``conf/`` and the code.
+
+The dataclasses below are registered with Hydra's ConfigStore as the schema of the primary configs,
+so a misspelled key or a wrongly typed value fails at composition time, before any model loads.
+Code never reads a DictConfig directly: it calls :func:`load_train_config` or
+:func:`load_evaluate_config` and works with these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A configuration that composes but cannot run; the message names the key and the fix."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # A hub id or a local directory. Fixture models point into the fixtures root.
+    path: str = MISSING
+    # "saved": use the repo's modules.json; "last_token": build Transformer -> last-token Pooling -> Normalize
+    # (for raw VLM checkpoints without Sentence Transformers files).
+    module_stack: str = "saved"
+    published_params: float | None = None
+    trust_remote_code: bool = False
+    attn_implementation: str = "flash_attention_2"
+    dtype: str = "bfloat16"
+    # True for the offline fixture models, which are built on demand when missing.
+    fixture: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    processor_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProtocolConfig:
+    # "hard_negatives": corpus = every eval row's positive plus its negatives; one relevant page per query.
+    type: str = "hard_negatives"
+    num_negatives: int = 4
+    name: str = "vdr-eval-hard"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    path: str = MISSING
+    train_config: str = "train"
+    eval_config: str = "eval"
+    split: str = "train"
+    train_columns: list[str] = field(default_factory=lambda: ["query", "image", "negative_0"])
+    max_train_rows: int | None = None
+    max_eval_rows: int | None = None
+    fixture: bool = False
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+
+
+@dataclass
+class LossConfig:
+    name: str = MISSING
+    # "cmnrl" (CachedMultipleNegativesRankingLoss) or "mnrl" (MultipleNegativesRankingLoss)
+    type: str = "cmnrl"
+    scale: float = 20.0
+    mini_batch_size: int = 1
+    matryoshka_dims: list[int] | None = None
+    matryoshka_weights: list[float] | None = None
+
+
+@dataclass
+class PixelsConfig:
+    name: str = MISSING
+    min_pixels: int = MISSING
+    max_pixels: int = MISSING
+
+
+@dataclass
+class TrainerConfig:
+    name: str = MISSING
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 64
+    per_device_eval_batch_size: int = 64
+    learning_rate: float = 2e-5
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.1
+    optim: str = "adamw_torch_fused"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    bf16: bool = True
+    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = 1
+    seed: int = 42
+    batch_sampler: str = "no_duplicates"
+    eval_strategy: str = "steps"
+    eval_steps: float = 0.1
+    save_strategy: str = "steps"
+    save_steps: float = 0.1
+    save_total_limit: int | None = 2
+    logging_steps: float = 0.05
+    dataloader_num_workers: int = 0
+    use_cpu: bool = False
+    # None: no prompts while training (the recipe). "model": the model's own saved query/document prompts.
+    prompts: str | None = None
+
+
+@dataclass
+class TrackingConfig:
+    name: str = MISSING
+    # Empty: a SQLite store at ``store``; otherwise any MLflow tracking URI (http://..., postgresql://...).
+    tracking_uri: str = ""
+    store: str = "outputs/mlflow.db"
+    artifact_root: str = "outputs/mlartifacts"
+    experiment_name: str = "vdr"
+    log_model: bool = False
+
+
+@dataclass
+class EvalConfig:
+    # Matryoshka widths to report; None: the loss's dims in training runs, the full width otherwise.
+    dims: list[int] | None = None
+    batch_size: int = 32
+    top_k: int = 100
+
+
+@dataclass
+class FixturesConfig:
+    root: str = "outputs/fixtures"
+
+
+@dataclass
+class EvaluateRunConfig:
+    model: ModelConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    pixels: PixelsConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    fixtures: FixturesConfig = field(default_factory=FixturesConfig)
+    run_name: str | None = None
+    run_kind: str = "evaluate"
+
+
+@dataclass
+class TrainRunConfig(EvaluateRunConfig):
+    loss: LossConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    run_kind: str = "train"
+
+
+def register_configs() -> None:
+    """Make the schemas available to the defaults lists of ``conf/train.yaml`` and ``conf/evaluate.yaml``."""
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainRunConfig)
+    store.store(name="evaluate_schema", node=EvaluateRunConfig)
+
+
+def _validate(run: EvaluateRunConfig) -> None:
+    if run.pixels.min_pixels <= 0 or run.pixels.min_pixels > run.pixels.max_pixels:
+        raise ConfigError(
+            f"pixels.min_pixels ({run.pixels.min_pixels}) must be positive and at most pixels.max_pixels "
+            f"({run.pixels.max_pixels}); pick another pixels=... budget or fix the override."
+        )
+    if run.model.module_stack not in ("saved", "last_token"):
+        raise ConfigError(f"model.module_stack={run.model.module_stack!r}: use 'saved' or 'last_token'.")
+    if run.dataset.protocol.type != "hard_negatives":
+        raise ConfigError(f"dataset.protocol.type={run.dataset.protocol.type!r} is unknown; use 'hard_negatives'.")
+    if run.eval.top_k < 10:
+        raise ConfigError(f"eval.top_k={run.eval.top_k} is below 10; NDCG@10 needs at least the top 10.")
+
+
+def _validate_train(run: TrainRunConfig) -> None:
+    if run.loss.type not in ("cmnrl", "mnrl"):
+        raise ConfigError(f"loss.type={run.loss.type!r} is unknown; use 'cmnrl' or 'mnrl'.")
+    dims, weights = run.loss.matryoshka_dims, run.loss.matryoshka_weights
+    if weights is not None and (dims is None or len(weights) != len(dims)):
+        raise ConfigError("loss.matryoshka_weights needs one weight per entry of loss.matryoshka_dims.")
+    if run.trainer.prompts not in (None, "model"):
+        raise ConfigError(f"trainer.prompts={run.trainer.prompts!r}: use null (none) or 'model'.")
+
+
+def load_evaluate_config(cfg: DictConfig) -> EvaluateRunConfig:
+    run = OmegaConf.to_object(cfg)
+    assert isinstance(run, EvaluateRunConfig), "conf/evaluate.yaml must list evaluate_schema first"
+    _validate(run)
+    return run
+
+
+def load_train_config(cfg: DictConfig) -> TrainRunConfig:
+    run = OmegaConf.to_object(cfg)
+    assert isinstance(run, TrainRunConfig), "conf/train.yaml must list train_schema first"
+    _validate(run)
+    _validate_train(run)
+    return run

@@ -1,0 +1,22 @@
+"""``python -m vdr_exp.evaluate`` (``vdr-eval``): evaluate any model on a dataset's protocol."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from vdr_exp.config import load_evaluate_config, register_configs
+from vdr_exp.entrypoint import run_job
+from vdr_exp.pipeline import quiet_libraries, run_evaluation
+
+register_configs()
+
+
+@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    quiet_libraries()
+    return run_job(cfg, lambda raw, overrides, out: run_evaluation(load_evaluate_config(raw), raw, overrides, out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Model + protocol -> metrics, per-query table and rankings. Knows nothing of MLflow or Hydra."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sentence_transformers import SentenceTransformer
+
+from vdr_exp.metrics import HEADLINE, query_metrics, rank_documents
+from vdr_exp.protocols import RetrievalProtocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, float]
+    per_query: pd.DataFrame
+    rankings: pd.DataFrame
+    matryoshka: pd.DataFrame
+    qrels: dict[str, dict[str, int]]
+    dim: int
+
+    def metrics_with_dims(self, prefix: str = "") -> dict[str, float]:
+        """Headline metrics plus ``ndcg_at_10_dim_<d>`` for every evaluated width."""
+        out = {f"{prefix}{k}": v for k, v in self.metrics.items()}
+        for row in self.matryoshka.itertuples():
+            out[f"{prefix}ndcg_at_10_dim_{row.dim}"] = row.ndcg_at_10
+        return out
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.float(), dim=-1)
+
+
+def _rank_at_width(q: torch.Tensor, d: torch.Tensor, width: int, doc_ids: list[str], top_k: int):
+    scores = (_unit(q[:, :width]) @ _unit(d[:, :width]).T).cpu().numpy().astype(np.float32)
+    ranked = rank_documents(scores, doc_ids, top_k)
+    return ranked, np.take_along_axis(scores, ranked, axis=1)
+
+
+def evaluate(
+    model: SentenceTransformer,
+    protocol: RetrievalProtocol,
+    dims: list[int] | None = None,
+    batch_size: int = 32,
+    top_k: int = 100,
+) -> EvaluationResult:
+    """Encode once at full width; every Matryoshka width is a truncation of the same embeddings."""
+    query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
+    doc_ids = list(protocol.corpus)
+    q = model.encode_query([protocol.queries[i] for i in query_ids], batch_size=batch_size, convert_to_tensor=True)
+    d = model.encode_document([protocol.corpus[i] for i in doc_ids], batch_size=batch_size, convert_to_tensor=True)
+    full = int(q.shape[1])
+    widths = sorted({full, *(dims or [])}, reverse=True)
+    too_wide = [w for w in widths if w > full]
+    if too_wide:
+        raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
+
+    dim_rows, per_query, rankings = [], None, None
+    for width in widths:
+        ranked, scores = _rank_at_width(q, d, width, doc_ids, top_k)
+        rows = []
+        for qi, qid in enumerate(query_ids):
+            ids = [doc_ids[j] for j in ranked[qi]]
+            rows.append({"query_id": qid, **query_metrics(ids, protocol.qrels[qid])})
+        table = pd.DataFrame(rows)
+        dim_rows.append(
+            {"dim": width, **{m: float(table[m].mean()) for m in ("ndcg_at_10", "mrr_at_10", "recall_at_10")}}
+        )
+        if width == full:
+            per_query, rankings = table, _rankings_frame(query_ids, doc_ids, ranked, scores)
+
+    metrics = {m: float(per_query[m].mean()) for m in HEADLINE}
+    per_query.insert(1, "query", [protocol.queries[i] for i in query_ids])
+    per_query.insert(
+        2, "relevant_doc_ids", [";".join(d for d, g in protocol.qrels[i].items() if g > 0) for i in query_ids]
+    )
+    per_query = per_query[
+        ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
+    ]
+    per_query = per_query.rename(columns={"mrr_at_10": "rr_at_10"})
+    return EvaluationResult(metrics, per_query, rankings, pd.DataFrame(dim_rows), protocol.qrels, full)
+
+
+def _rankings_frame(query_ids, doc_ids, ranked, scores) -> pd.DataFrame:
+    rows = [
+        {"query_id": qid, "rank": r + 1, "doc_id": doc_ids[ranked[qi, r]], "score": float(scores[qi, r])}
+        for qi, qid in enumerate(query_ids)
+        for r in range(ranked.shape[1])
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_artifacts(result: EvaluationResult, out_dir: Path, run_name: str = "vdr-exp") -> list[Path]:
+    """metrics.csv, per_query.csv, rankings.csv, run.trec, qrels.tsv, matryoshka.csv under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        name: out_dir / name
+        for name in ("metrics.csv", "per_query.csv", "rankings.csv", "run.trec", "qrels.tsv", "matryoshka.csv")
+    }
+    pd.DataFrame(sorted(result.metrics_with_dims().items()), columns=["metric", "value"]).to_csv(
+        paths["metrics.csv"], index=False
+    )
+    result.per_query.to_csv(paths["per_query.csv"], index=False)
+    result.rankings.to_csv(paths["rankings.csv"], index=False)
+    result.matryoshka.to_csv(paths["matryoshka.csv"], index=False)
+    with paths["run.trec"].open("w") as run:
+        for row in result.rankings.itertuples():
+            # %.9g round-trips a float32 exactly, so ties in the file are ties in the ranking.
+            run.write(f"{row.query_id} Q0 {row.doc_id} {row.rank} {row.score:.9g} {run_name}\n")
+    with paths["qrels.tsv"].open("w") as qrels:
+        for qid, docs in result.qrels.items():
+            for doc, grade in docs.items():
+                qrels.write(f"{qid}\t0\t{doc}\t{grade}\n")
+    return list(paths.values())

@@ -1,0 +1,32 @@
+"""Loss config -> Sentence Transformers loss objects."""
+
+from __future__ import annotations
+
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.losses import (
+    CachedMultipleNegativesRankingLoss,
+    MatryoshkaLoss,
+    MultipleNegativesRankingLoss,
+)
+from torch import nn
+
+from vdr_exp.config import ConfigError, LossConfig
+
+
+def build_loss(model: SentenceTransformer, cfg: LossConfig) -> nn.Module:
+    if cfg.type == "cmnrl":
+        base = CachedMultipleNegativesRankingLoss(model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size)
+    else:
+        base = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+    if not cfg.matryoshka_dims:
+        return base
+    width = model.get_embedding_dimension()
+    too_wide = [d for d in cfg.matryoshka_dims if d > width]
+    if too_wide:
+        raise ConfigError(
+            f"loss.matryoshka_dims {too_wide} exceed the model's embedding width {width}; "
+            f"override loss.matryoshka_dims with widths up to {width}."
+        )
+    return MatryoshkaLoss(
+        model, base, matryoshka_dims=list(cfg.matryoshka_dims), matryoshka_weights=cfg.matryoshka_weights
+    )

@@ -1,0 +1,81 @@
+"""IR metrics over ranked lists, with trec_eval semantics (linear gains, cut-offs, ties by doc id).
+
+Computed here rather than with the library evaluator because a run needs the per-query values and
+the rankings too, all from one encode; tests check parity against trec_eval (pytrec_eval).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+CUTOFF_METRICS = {
+    "recall": (1, 5, 10, 100),
+    "precision": (1, 5, 10),
+    "accuracy": (1, 3, 5, 10),
+}
+
+
+def rank_documents(scores: np.ndarray, doc_ids: Sequence[str], top_k: int) -> np.ndarray:
+    """Indices of the top ``top_k`` documents per query row.
+
+    Order is score descending, ties broken by doc id descending: the order trec_eval itself imposes on
+    a run file, so metrics computed here and from ``run.trec`` agree exactly.
+    """
+    id_rank = np.argsort(np.argsort(np.asarray(doc_ids, dtype=object)))  # position of each id in sorted order
+    k = min(top_k, scores.shape[1])
+    ranked = np.empty((scores.shape[0], k), dtype=np.int64)
+    for row, row_scores in enumerate(scores):
+        order = np.lexsort((-id_rank, -row_scores))
+        ranked[row] = order[:k]
+    return ranked
+
+
+def query_metrics(ranked_ids: Sequence[str], qrels: dict[str, int]) -> dict[str, float]:
+    """All metrics of one query from its ranked doc ids and its graded qrels."""
+    relevant = {doc: grade for doc, grade in qrels.items() if grade > 0}
+    n_rel = len(relevant)
+    gains = [relevant.get(doc, 0) for doc in ranked_ids]
+    hits = [g > 0 for g in gains]
+
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:10]))
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    first = next((i + 1 for i, hit in enumerate(hits) if hit), None)
+
+    out = {
+        "ndcg_at_10": dcg / idcg if idcg > 0 else 0.0,
+        "mrr_at_10": 1.0 / first if first is not None and first <= 10 else 0.0,
+        "map_at_100": _average_precision(hits[:100], n_rel),
+        "first_relevant_rank": float(first) if first is not None else math.nan,
+    }
+    for k in CUTOFF_METRICS["recall"]:
+        out[f"recall_at_{k}"] = sum(hits[:k]) / n_rel if n_rel else 0.0
+    for k in CUTOFF_METRICS["precision"]:
+        out[f"precision_at_{k}"] = sum(hits[:k]) / k
+    for k in CUTOFF_METRICS["accuracy"]:
+        out[f"accuracy_at_{k}"] = 1.0 if any(hits[:k]) else 0.0
+    return out
+
+
+def _average_precision(hits: Sequence[bool], n_rel: int) -> float:
+    if not n_rel:
+        return 0.0
+    found, total = 0, 0.0
+    for i, hit in enumerate(hits):
+        if hit:
+            found += 1
+            total += found / (i + 1)
+    return total / n_rel
+
+
+HEADLINE = (
+    "ndcg_at_10",
+    "mrr_at_10",
+    "map_at_100",
+    *(f"recall_at_{k}" for k in CUTOFF_METRICS["recall"]),
+    *(f"precision_at_{k}" for k in CUTOFF_METRICS["precision"]),
+    *(f"accuracy_at_{k}" for k in CUTOFF_METRICS["accuracy"]),
+)

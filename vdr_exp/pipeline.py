@@ -1,0 +1,184 @@
+"""One run, start to finish: build from config, evaluate (and train), hand results to tracking.
+
+Linear on purpose, like Sentence Transformers' own training examples: each step reads top to bottom.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import mlflow
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp import data, evaluation, losses, models, tracking
+from vdr_exp.config import EvaluateRunConfig, TrainRunConfig
+from vdr_exp.fixtures import ensure_fixtures
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_fixtures(run: EvaluateRunConfig) -> None:
+    """Offline fixture models and datasets are built on first use, like a hub download would be."""
+    if run.model.fixture or run.dataset.fixture:
+        ensure_fixtures(Path(run.fixtures.root))
+
+
+def _tags(run: EvaluateRunConfig, overrides: list[str], cwd: Path) -> dict[str, str]:
+    return {
+        "run_kind": run.run_kind,
+        "model_id": run.model.path,
+        "model_name": run.model.name,
+        "dataset": run.dataset.name,
+        "pixel_budget": run.pixels.name,
+        "git_commit": tracking.git_commit(cwd),
+        "hydra_overrides": " ".join(overrides) or "(none)",
+    }
+
+
+def _write_config(raw: DictConfig, overrides: list[str], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(raw, resolve=True))
+    (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))
+
+
+def _log_evaluation(result: evaluation.EvaluationResult, out_dir: Path, prefix: str = "") -> None:
+    paths = evaluation.write_artifacts(result, out_dir)
+    mlflow.log_metrics(result.metrics_with_dims(prefix))
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)
+
+
+def _start(run: EvaluateRunConfig, raw: DictConfig, overrides: list[str], out_dir: Path):
+    _write_config(raw, overrides, out_dir)
+    run_name = run.run_name or f"{run.run_kind}-{run.model.name}-{run.dataset.name}-{run.pixels.name}"
+    return tracking.tracked_run(run.tracking, run_name, _tags(run, overrides, Path.cwd()))
+
+
+def _log_config(raw: DictConfig, out_dir: Path) -> None:
+    tracking.log_params(tracking.flatten(OmegaConf.to_container(raw, resolve=True)))
+    mlflow.log_artifact(str(out_dir / "config.yaml"))
+    mlflow.log_artifact(str(out_dir / "overrides.yaml"))
+
+
+def _load_model(run: EvaluateRunConfig) -> models.LoadedModel:
+    loaded = models.load_model(run.model, run.pixels)
+    mlflow.set_tags({"attn_implementation": loaded.attn_implementation, "param_count": str(loaded.parameters)})
+    mlflow.log_metric("param_count", loaded.parameters)
+    return loaded
+
+
+def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, overrides: list[str], out_dir: Path) -> dict[str, float]:
+    with _start(run, raw, overrides, out_dir):
+        _log_config(raw, out_dir)
+        _prepare_fixtures(run)
+        loaded = _load_model(run)
+        protocol = data.load_eval_protocol(run.dataset)
+        result = evaluation.evaluate(loaded.model, protocol, run.eval.dims, run.eval.batch_size, run.eval.top_k)
+        _log_evaluation(result, out_dir)
+        log.info("NDCG@10 %.4f on %s", result.metrics["ndcg_at_10"], protocol.name)
+        return result.metrics
+
+
+def _training_args(run: TrainRunConfig, model, out_dir: Path):
+    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    t = run.trainer
+    prompts = None
+    if t.prompts == "model":
+        query_column, *document_columns = run.dataset.train_columns
+        prompts = {query_column: model.prompts.get("query", "")}
+        prompts.update({c: model.prompts["document"] for c in document_columns if model.prompts.get("document")})
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio in transformers 5
+        optim=t.optim,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        seed=t.seed,
+        batch_sampler=t.batch_sampler,
+        eval_strategy=t.eval_strategy,
+        eval_steps=t.eval_steps,
+        save_strategy=t.save_strategy,
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps,
+        dataloader_num_workers=t.dataloader_num_workers,
+        use_cpu=t.use_cpu,
+        prompts=prompts,
+        report_to="none",  # MLflow logging is ours (StepMetricsCallback), into the run we already opened
+        run_name=run.run_name,
+    )
+
+
+def run_training(run: TrainRunConfig, raw: DictConfig, overrides: list[str], out_dir: Path) -> dict[str, float]:
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+
+    with _start(run, raw, overrides, out_dir):
+        _log_config(raw, out_dir)
+        _prepare_fixtures(run)
+        loaded = _load_model(run)
+        model = loaded.model
+        train_rows = data.load_train_rows(run.dataset)
+        protocol = data.load_eval_protocol(run.dataset)
+        loss = losses.build_loss(model, run.loss)
+        dims = run.eval.dims or run.loss.matryoshka_dims
+
+        # 1. The model as it comes, on the same protocol the final model will face.
+        base = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
+        _log_evaluation(base, out_dir / "base", prefix="base_")
+        log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
+
+        # 2. Train, with the library's IR evaluator giving eval_ndcg_at_10 along the way.
+        step_evaluator = InformationRetrievalEvaluator(
+            protocol.queries,
+            protocol.corpus,
+            protocol.relevant_docs,
+            name=protocol.name,
+            batch_size=run.trainer.per_device_eval_batch_size,
+            write_csv=False,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=_training_args(run, model, out_dir),
+            train_dataset=train_rows,
+            loss=loss,
+            evaluator=step_evaluator,
+            callbacks=[tracking.StepMetricsCallback()],
+        )
+        trainer.train()
+        model_dir = out_dir / "model"
+        model.save(str(model_dir))
+        mlflow.set_tag("model_dir", str(model_dir.resolve()))
+        if run.tracking.log_model:
+            mlflow.log_artifacts(str(model_dir), artifact_path="model")
+
+        # 3. The final model, every metric and artifact.
+        final = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
+        _log_evaluation(final, out_dir)
+        log.info("NDCG@10 %.4f -> %.4f on %s", base.metrics["ndcg_at_10"], final.metrics["ndcg_at_10"], protocol.name)
+        return final.metrics
+
+
+def quiet_libraries() -> None:
+    """Progress bars of every library would drown the run log; metrics go to MLflow instead."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass

@@ -1,0 +1,110 @@
+"""MLflow: where runs go, their lifecycle, params, metrics, artifacts and per-step training logs."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Param
+from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+from transformers import TrainerCallback
+
+from vdr_exp.config import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    if cfg.tracking_uri:
+        return cfg.tracking_uri
+    store = Path(cfg.store).expanduser().resolve()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store}"
+
+
+def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
+    found = client.get_experiment_by_name(cfg.experiment_name)
+    if found is not None:
+        return found.experiment_id
+    artifact_location = None
+    if not cfg.tracking_uri:  # local store: keep artifacts beside it, never in ./mlruns
+        artifact_location = Path(cfg.artifact_root).expanduser().resolve().as_uri()
+    return client.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys for nested config; lists stay one value so a param reads like the YAML."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def log_params(params: Mapping[str, str]) -> None:
+    """In batches MLflow accepts; over-long values are shortened rather than failing the run."""
+    client = MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    items = [
+        Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
+        for k, v in sorted(params.items())
+    ]
+    for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
+
+
+def git_commit(cwd: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+@contextmanager
+def tracked_run(cfg: TrackingConfig, run_name: str | None, tags: Mapping[str, str]) -> Iterator[str]:
+    """Start a run and always end it: FINISHED, FAILED (with the error recorded) or KILLED on Ctrl-C."""
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
+    experiment_id = ensure_experiment(MlflowClient(), cfg)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
+    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, uri)
+    try:
+        yield run.info.run_id
+    except BaseException as error:
+        message = f"{type(error).__name__}: {error}"
+        mlflow.set_tag("error", message[:5000])
+        mlflow.log_text(message, "error.txt")
+        mlflow.end_run(status="KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+class StepMetricsCallback(TrainerCallback):
+    """Sends the trainer's logs to the active MLflow run under stable names (train_loss, eval_ndcg_at_10)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or not state.is_world_process_zero:
+            return
+        metrics = {}
+        for key, value in logs.items():
+            if not isinstance(value, int | float):
+                continue
+            if key == "loss":
+                metrics["train_loss"] = value
+            elif key.endswith("cosine_ndcg@10"):
+                metrics["eval_ndcg_at_10"] = value
+            elif key in ("learning_rate", "grad_norm", "epoch"):
+                metrics[f"train_{key}"] = value
+        if metrics:
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=state.global_step)
