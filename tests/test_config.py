@@ -1,0 +1,92 @@
+"""Every option of every config group composes and validates through the typed seam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import MissingMandatoryValue
+
+from vdr_exp.config import ConfigError, load_evaluate_config, load_train_config, register_configs
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+register_configs()
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _compose(name: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+GROUP_OPTIONS = [
+    (group, option)
+    for group in ("model", "dataset", "loss", "pixels", "trainer", "tracking")
+    for option in _options(group)
+]
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_group_option_composes_for_training(group, option):
+    overrides = [f"{group}={option}"]
+    if (group, option) == ("model", "custom"):
+        overrides.append("model.path=some-org/some-model")
+    run = load_train_config(_compose("train", overrides))
+    assert getattr(run, group).name == option
+
+
+@pytest.mark.parametrize("experiment", ["offline_demo", "recipe"])
+def test_train_experiment_presets_compose(experiment):
+    run = load_train_config(_compose("train", [f"experiment={experiment}"]))
+    assert run.run_kind == "train"
+
+
+def test_offline_eval_preset_composes():
+    run = load_evaluate_config(_compose("evaluate", ["experiment=offline_eval"]))
+    assert (run.model.name, run.dataset.name, run.pixels.name) == ("tiny_qwen3_vl", "synthetic_vdr", "fixture_small")
+
+
+def test_defaults_are_the_recipe():
+    run = load_train_config(_compose("train", []))
+    assert run.model.path == "Qwen/Qwen3-VL-Embedding-2B"
+    assert (run.pixels.min_pixels, run.pixels.max_pixels) == (28 * 28, 600 * 600)
+    assert run.loss.type == "cmnrl" and run.loss.mini_batch_size == 1 and run.loss.scale == 20.0
+    assert run.loss.matryoshka_dims == [2048, 1536, 1024, 512, 256, 128, 64]
+    t = run.trainer
+    assert (t.num_train_epochs, t.per_device_train_batch_size, t.per_device_eval_batch_size) == (1, 64, 64)
+    assert (t.learning_rate, t.warmup_ratio, t.lr_scheduler_type) == (2e-5, 0.1, "linear")
+    assert (t.optim, t.weight_decay, t.max_grad_norm, t.bf16, t.seed) == ("adamw_torch_fused", 0.0, 1.0, True, 42)
+    assert (t.batch_sampler, t.gradient_checkpointing, t.gradient_accumulation_steps) == ("no_duplicates", False, 1)
+    assert (t.eval_steps, t.save_steps, t.logging_steps, t.save_total_limit) == (0.1, 0.1, 0.05, 2)
+    assert t.prompts is None
+    assert run.dataset.protocol.num_negatives == 4
+
+
+def test_misspelled_key_fails_at_composition():
+    with pytest.raises(ConfigCompositionException, match="learning_rat"):
+        _compose("train", ["trainer.learning_rat=1e-4"])
+
+
+def test_unknown_group_option_fails_at_composition():
+    with pytest.raises(MissingConfigException, match="no_such_budget"):
+        _compose("train", ["pixels=no_such_budget"])
+
+
+def test_min_pixels_above_max_pixels_is_rejected():
+    with pytest.raises(ConfigError, match="min_pixels"):
+        load_train_config(_compose("train", ["pixels.min_pixels=500000"]))
+
+
+def test_custom_model_requires_a_path():
+    with pytest.raises(MissingMandatoryValue):
+        load_train_config(_compose("train", ["model=custom"]))
+
+
+def test_matryoshka_weights_must_match_dims():
+    with pytest.raises(ConfigError, match="matryoshka_weights"):
+        load_train_config(_compose("train", ["loss.matryoshka_weights=[1.0]"]))
