@@ -1,0 +1,66 @@
+"""Metric math against trec_eval on hand-made cases, and MLflow param logging limits."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+import pytrec_eval
+from mlflow.tracking import MlflowClient
+
+from vdr_exp.config import TrackingConfig
+from vdr_exp.metrics import query_metrics, rank_documents
+from vdr_exp.tracking import flatten, log_params, tracked_run
+
+
+def test_graded_metrics_and_ties_follow_trec_eval():
+    doc_ids = [f"d{i}" for i in range(12)]
+    rng = np.random.default_rng(0)
+    scores = rng.random((3, 12)).astype(np.float32)
+    scores[0, [2, 7]] = 0.99  # a tie at the top: trec_eval breaks it by doc id, descending
+    qrels = {"q0": {"d2": 1, "d7": 2}, "q1": {"d3": 2, "d11": 1, "d5": 1}, "q2": {"d0": 1}}
+    ranked = rank_documents(scores, doc_ids, top_k=12)
+    run = {
+        f"q{q}": {doc_ids[j]: float(scores[q, j]) for j in ranked[q]}
+        for q in range(3)
+    }  # fmt: skip
+    expected = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map_cut.100", "recall.5", "P.5"}).evaluate(run)
+    assert [doc_ids[j] for j in ranked[0][:2]] == ["d7", "d2"]
+    for q in range(3):
+        ours = query_metrics([doc_ids[j] for j in ranked[q]], qrels[f"q{q}"])
+        theirs = expected[f"q{q}"]
+        assert ours["ndcg_at_10"] == pytest.approx(theirs["ndcg_cut_10"], abs=1e-9)
+        assert ours["map_at_100"] == pytest.approx(theirs["map_cut_100"], abs=1e-9)
+        assert ours["recall_at_5"] == pytest.approx(theirs["recall_5"], abs=1e-9)
+        assert ours["precision_at_5"] == pytest.approx(theirs["P_5"], abs=1e-9)
+
+
+def test_first_relevant_rank_and_reciprocal_rank():
+    metrics = query_metrics(["a", "b", "c"], {"c": 1})
+    assert metrics["first_relevant_rank"] == 3 and metrics["mrr_at_10"] == pytest.approx(1 / 3)
+    assert metrics["accuracy_at_1"] == 0.0 and metrics["accuracy_at_3"] == 1.0
+
+
+def test_params_are_batched_and_long_values_shortened(tmp_path):
+    cfg = TrackingConfig(name="t", store=str(tmp_path / "m.db"), artifact_root=str(tmp_path / "art"))
+    params = {f"group.key_{i}": str(i) for i in range(150)} | {"long": "x" * 7000}
+    with tracked_run(cfg, "params", {"run_kind": "test"}) as run_id:
+        log_params(params)
+    run = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}").get_run(run_id)
+    assert len(run.data.params) == 151
+    assert len(run.data.params["long"]) == 6000 and run.data.params["long"].endswith("...")
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith((tmp_path / "art").as_uri())
+
+
+def test_an_exception_ends_the_run_failed(tmp_path):
+    cfg = TrackingConfig(name="t", store=str(tmp_path / "m.db"), artifact_root=str(tmp_path / "art"))
+    with pytest.raises(RuntimeError), tracked_run(cfg, "boom", {}) as run_id:
+        raise RuntimeError("disk full")
+    run = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}").get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "RuntimeError: disk full"
+    assert mlflow.active_run() is None
+
+
+def test_flatten_uses_dotted_keys():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": "1", "a.c.d": "[1, 2]", "e": "None"}
