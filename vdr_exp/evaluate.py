@@ -7,15 +7,14 @@ from omegaconf import DictConfig
 
 from vdr_exp.config import load_evaluate_config, register_configs
 from vdr_exp.entrypoint import run_job
-from vdr_exp.pipeline import quiet_libraries, run_evaluation
+from vdr_exp.pipeline import run_evaluation
 
 register_configs()
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    quiet_libraries()
-    return run_job(cfg, lambda raw, overrides, out: run_evaluation(load_evaluate_config(raw), raw, overrides, out))
+    return run_job(cfg, load_evaluate_config, run_evaluation)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from sentence_transformers import SentenceTransformer
 
 from vdr_exp.metrics import HEADLINE, query_metrics, rank_documents
 from vdr_exp.protocols import RetrievalProtocol
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,15 +49,15 @@ def evaluate(
     top_k: int = 100,
 ) -> EvaluationResult:
     """Encode once at full width; every Matryoshka width is a truncation of the same embeddings."""
+    full = int(model.get_embedding_dimension())
+    widths = sorted({full, *(dims or [])}, reverse=True)
+    too_wide = [w for w in widths if w > full]
+    if too_wide:  # checked before encoding: a bad override should not cost a full corpus encode
+        raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
     query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
     doc_ids = list(protocol.corpus)
     q = model.encode_query([protocol.queries[i] for i in query_ids], batch_size=batch_size, convert_to_tensor=True)
     d = model.encode_document([protocol.corpus[i] for i in doc_ids], batch_size=batch_size, convert_to_tensor=True)
-    full = int(q.shape[1])
-    widths = sorted({full, *(dims or [])}, reverse=True)
-    too_wide = [w for w in widths if w > full]
-    if too_wide:
-        raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
 
     dim_rows, per_query, rankings = [], None, None
     for width in widths:
