@@ -39,11 +39,12 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 demo: setup
-	HF_HUB_OFFLINE=1 $(PY) -m vdr_exp.train experiment=offline_demo
+	HF_HUB_OFFLINE=1 $(PY) -m vdr_exp.evaluate sweep=offline_demo
 	@echo
-	@echo "Done. Open the MLflow UI with:  make ui   (then http://127.0.0.1:5000, experiment 'vdr')"
-	@echo "Look at: metrics ndcg_at_10 vs base_ndcg_at_10, eval_ndcg_at_10 and train_loss by step,"
-	@echo "         artifacts per_query.csv, rankings.csv, run.trec, matryoshka.csv, config.yaml."
+	@echo "Done: trained the tiny model, compared it with its base and the 4x-larger tiny model (table above)."
+	@echo "Browse the runs with:  make ui   (then http://127.0.0.1:5000, experiment 'vdr': the sweep-offline_demo"
+	@echo "parent run holds its jobs and the leaderboard; each child has per_query.csv, rankings.csv, run.trec, ...)."
+	@echo "Export a leaderboard again with:  $(PY) -m vdr_exp.leaderboard --parent latest --base tiny_qwen3_vl"
 
 ui: setup
 	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \

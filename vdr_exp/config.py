@@ -9,6 +9,7 @@ Code never reads a DictConfig directly: it calls :func:`load_train_config` or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -19,6 +20,24 @@ class ConfigError(ValueError):
     """A configuration that composes but cannot run; the message names the key and the fix."""
 
 
+# conf/ and sweeps/ sit beside the package in a checkout; the primary configs put sweeps/ on Hydra's search
+# path through this resolver, so presets are found whatever the working directory is.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if not OmegaConf.has_resolver("vdr_project_root"):
+    OmegaConf.register_new_resolver("vdr_project_root", lambda: PROJECT_ROOT.as_posix())
+
+
+@dataclass
+class RunRefConfig:
+    """A finetuned model named by the training run that saved it, instead of by a path copied by hand."""
+
+    # An MLflow run id. When null: the latest FINISHED training run in ``experiment`` carrying ``tags``.
+    run_id: str | None = None
+    # Experiment to search; null means the run's own tracking.experiment_name.
+    experiment: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ModelConfig:
     name: str = MISSING
@@ -27,7 +46,9 @@ class ModelConfig:
     # "saved": use the repo's modules.json; "last_token": build Transformer -> last-token Pooling -> Normalize
     # (for raw VLM checkpoints without Sentence Transformers files).
     module_stack: str = "saved"
+    # Figures from the recipe's results table, shown beside measured ones in leaderboards.
     published_params: float | None = None
+    published_ndcg_at_10: float | None = None
     trust_remote_code: bool = False
     attn_implementation: str = "flash_attention_2"
     dtype: str = "bfloat16"
@@ -35,6 +56,8 @@ class ModelConfig:
     fixture: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Set for a model saved by an earlier training run; ``path`` is then filled from that run's ``model_dir`` tag.
+    from_run: RunRefConfig | None = None
 
 
 @dataclass
@@ -132,6 +155,18 @@ class FixturesConfig:
 
 
 @dataclass
+class SweepConfig:
+    """What a ``sweep=<name>`` preset adds beside Hydra's own sweeper settings."""
+
+    # Tags the MLflow parent run and names the leaderboard; null outside sweeps.
+    name: str | None = None
+    # Training runs the sweep's jobs depend on (each a list of ``vdr_exp.train`` overrides), run before the jobs.
+    train_first: list[list[str]] = field(default_factory=list)
+    # The model the leaderboard's delta column is measured against.
+    leaderboard_base: str | None = None
+
+
+@dataclass
 class EvaluateRunConfig:
     model: ModelConfig = MISSING
     dataset: DatasetConfig = MISSING
@@ -139,6 +174,9 @@ class EvaluateRunConfig:
     tracking: TrackingConfig = MISSING
     eval: EvalConfig = field(default_factory=EvalConfig)
     fixtures: FixturesConfig = field(default_factory=FixturesConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    # Print what would run (every job of a sweep, with resolved values) and load nothing.
+    dry_run: bool = False
     run_name: str | None = None
     run_kind: str = "evaluate"
 
@@ -167,6 +205,9 @@ def _validate(run: EvaluateRunConfig) -> None:
         raise ConfigError(f"model.module_stack={run.model.module_stack!r}: use 'saved' or 'last_token'.")
     if run.dataset.protocol.type != "hard_negatives":
         raise ConfigError(f"dataset.protocol.type={run.dataset.protocol.type!r} is unknown; use 'hard_negatives'.")
+    ref = run.model.from_run
+    if ref is None and not run.model.path:
+        raise ConfigError(f"model {run.model.name!r} has an empty path; set model.path or model.from_run.")
     if run.eval.top_k < 10:
         raise ConfigError(f"eval.top_k={run.eval.top_k} is below 10; NDCG@10 needs at least the top 10.")
 

@@ -13,6 +13,9 @@ from sentence_transformers import SentenceTransformer
 from vdr_exp.metrics import HEADLINE, query_metrics, rank_documents
 from vdr_exp.protocols import RetrievalProtocol
 
+# Reported at every Matryoshka width: the leaderboard's metric columns.
+DIM_METRICS = ("ndcg_at_10", "mrr_at_10", "map_at_100", "recall_at_10")
+
 
 @dataclass
 class EvaluationResult:
@@ -24,10 +27,11 @@ class EvaluationResult:
     dim: int
 
     def metrics_with_dims(self, prefix: str = "") -> dict[str, float]:
-        """Headline metrics plus ``ndcg_at_10_dim_<d>`` for every evaluated width."""
+        """Headline metrics plus ``<metric>_dim_<d>`` (ndcg, mrr, map, recall) for every evaluated width."""
         out = {f"{prefix}{k}": v for k, v in self.metrics.items()}
-        for row in self.matryoshka.itertuples():
-            out[f"{prefix}ndcg_at_10_dim_{row.dim}"] = row.ndcg_at_10
+        for row in self.matryoshka.to_dict("records"):
+            for metric in DIM_METRICS:
+                out[f"{prefix}{metric}_dim_{row['dim']}"] = row[metric]
         return out
 
 
@@ -56,8 +60,12 @@ def evaluate(
         raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
     query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
     doc_ids = list(protocol.corpus)
-    q = model.encode_query([protocol.queries[i] for i in query_ids], batch_size=batch_size, convert_to_tensor=True)
-    d = model.encode_document([protocol.corpus[i] for i in doc_ids], batch_size=batch_size, convert_to_tensor=True)
+    q = model.encode_query(
+        [protocol.queries[i] for i in query_ids], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
+    )
+    d = model.encode_document(
+        [protocol.corpus[i] for i in doc_ids], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
+    )
 
     dim_rows, per_query, rankings = [], None, None
     for width in widths:
@@ -67,9 +75,7 @@ def evaluate(
             ids = [doc_ids[j] for j in ranked[qi]]
             rows.append({"query_id": qid, **query_metrics(ids, protocol.qrels[qid])})
         table = pd.DataFrame(rows)
-        dim_rows.append(
-            {"dim": width, **{m: float(table[m].mean()) for m in ("ndcg_at_10", "mrr_at_10", "recall_at_10")}}
-        )
+        dim_rows.append({"dim": width, **{m: float(table[m].mean()) for m in DIM_METRICS}})
         if width == full:
             per_query, rankings = table, _rankings_frame(query_ids, doc_ids, ranked, scores)
 

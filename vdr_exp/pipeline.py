@@ -12,9 +12,10 @@ from pathlib import Path
 import mlflow
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp import data, evaluation, losses, models, tracking
+from vdr_exp import data, evaluation, losses, models, run_refs, tracking
 from vdr_exp.config import EvaluateRunConfig, TrainRunConfig
 from vdr_exp.fixtures import ensure_fixtures
+from vdr_exp.job_context import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +26,25 @@ def _prepare_fixtures(run: EvaluateRunConfig) -> None:
         ensure_fixtures(Path(run.fixtures.root))
 
 
-def _tags(run: EvaluateRunConfig, overrides: list[str], cwd: Path) -> dict[str, str]:
-    return {
+def _tags(run: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
+    tags = {
         "run_kind": run.run_kind,
         "model_id": run.model.path,
         "model_name": run.model.name,
         "dataset": run.dataset.name,
         "pixel_budget": run.pixels.name,
         "git_commit": tracking.git_commit(cwd),
-        "hydra_overrides": " ".join(overrides) or "(none)",
+        "hydra_overrides": " ".join(job.overrides) or "(none)",
     }
+    if "experiment" in job.choices:
+        tags["experiment_preset"] = job.choices["experiment"]
+    if run.sweep.name:
+        tags["sweep"] = run.sweep.name
+    if job.job_num is not None:
+        tags["hydra_job_num"] = str(job.job_num)
+    if job.sweep_params:
+        tags["sweep_params"] = job.sweep_params
+    return tags
 
 
 def _write_config(raw: DictConfig, overrides: list[str], out_dir: Path) -> None:
@@ -50,10 +60,10 @@ def _log_evaluation(result: evaluation.EvaluationResult, out_dir: Path, prefix: 
         mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)
 
 
-def _start(run: EvaluateRunConfig, raw: DictConfig, overrides: list[str], out_dir: Path):
-    _write_config(raw, overrides, out_dir)
+def _start(run: EvaluateRunConfig, raw: DictConfig, job: JobContext):
+    _write_config(raw, job.overrides, job.out_dir)
     run_name = run.run_name or f"{run.run_kind}-{run.model.name}-{run.dataset.name}-{run.pixels.name}"
-    return tracking.tracked_run(run.tracking, run_name, _tags(run, overrides, Path.cwd()))
+    return tracking.tracked_run(run.tracking, run_name, _tags(run, job, Path.cwd()), job.parent_run_id)
 
 
 def _log_config(raw: DictConfig, out_dir: Path) -> None:
@@ -62,15 +72,34 @@ def _log_config(raw: DictConfig, out_dir: Path) -> None:
     mlflow.log_artifact(str(out_dir / "overrides.yaml"))
 
 
+def _resolve_model_path(run: EvaluateRunConfig) -> None:
+    """A model named by its training run gets that run's saved directory as its path (tagged on this run)."""
+    if run.model.from_run is None:
+        return
+    client = tracking.client_for(run.tracking)
+    resolved = run_refs.resolve(run.model.from_run, client, run.tracking.experiment_name)
+    run.model.path = resolved.path
+    mlflow.set_tags({"model_id": resolved.path, "source_run_id": resolved.run_id})
+    log.info("model %s: %s (from run %s)", run.model.name, resolved.path, resolved.run_id)
+
+
 def _load_model(run: EvaluateRunConfig) -> models.LoadedModel:
+    _resolve_model_path(run)
     loaded = models.load_model(run.model, run.pixels)
-    mlflow.set_tags({"attn_implementation": loaded.attn_implementation, "param_count": str(loaded.parameters)})
+    mlflow.set_tags(
+        {
+            "attn_implementation": loaded.attn_implementation,
+            "param_count": str(loaded.parameters),
+            "embedding_dim": str(loaded.embedding_dim),
+        }
+    )
     mlflow.log_metric("param_count", loaded.parameters)
     return loaded
 
 
-def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, overrides: list[str], out_dir: Path) -> dict[str, float]:
-    with _start(run, raw, overrides, out_dir):
+def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
+    out_dir = job.out_dir
+    with _start(run, raw, job):
         _log_config(raw, out_dir)
         _prepare_fixtures(run)
         loaded = _load_model(run)
@@ -121,11 +150,12 @@ def _training_args(run: TrainRunConfig, model, out_dir: Path):
     )
 
 
-def run_training(run: TrainRunConfig, raw: DictConfig, overrides: list[str], out_dir: Path) -> dict[str, float]:
+def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
-    with _start(run, raw, overrides, out_dir):
+    out_dir = job.out_dir
+    with _start(run, raw, job):
         _log_config(raw, out_dir)
         _prepare_fixtures(run)
         loaded = _load_model(run)

@@ -23,9 +23,14 @@ log = logging.getLogger(__name__)
 def tracking_uri(cfg: TrackingConfig) -> str:
     if cfg.tracking_uri:
         return cfg.tracking_uri
-    store = Path(cfg.store).expanduser().resolve()
-    store.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{store}"
+    return f"sqlite:///{Path(cfg.store).expanduser().resolve()}"
+
+
+def client_for(cfg: TrackingConfig) -> MlflowClient:
+    """A client on the configured store; the SQLite file's folder is created on first use."""
+    if not cfg.tracking_uri:
+        Path(cfg.store).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=tracking_uri(cfg))
 
 
 def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
@@ -71,13 +76,17 @@ def git_commit(cwd: Path) -> str:
 
 
 @contextmanager
-def tracked_run(cfg: TrackingConfig, run_name: str | None, tags: Mapping[str, str]) -> Iterator[str]:
-    """Start a run and always end it: FINISHED, FAILED (with the error recorded) or KILLED on Ctrl-C."""
-    uri = tracking_uri(cfg)
-    mlflow.set_tracking_uri(uri)
-    experiment_id = ensure_experiment(MlflowClient(), cfg)
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
-    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, uri)
+def tracked_run(
+    cfg: TrackingConfig, run_name: str | None, tags: Mapping[str, str], parent_run_id: str | None = None
+) -> Iterator[str]:
+    """Start a run and always end it: FINISHED, FAILED (with the error recorded) or KILLED on Ctrl-C.
+
+    With ``parent_run_id`` (a sweep's parent) the run is its child: MLflow's UI nests it under the parent.
+    """
+    experiment_id = ensure_experiment(client_for(cfg), cfg)
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags), parent_run_id=parent_run_id)
+    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, tracking_uri(cfg))
     try:
         yield run.info.run_id
     except BaseException as error:

@@ -1,0 +1,56 @@
+"""The leaderboard's two figures: model size vs NDCG@10 (the recipe's headline plot) and Matryoshka curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def size_vs_ndcg(board: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """NDCG@10 against measured parameter count (log scale), one marker series per evaluation setting."""
+    rows = board[board["width"] == "full"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for (dataset, pixels), group in rows.groupby(["dataset", "pixel_budget"], sort=True):
+        sizes = group["params"].fillna(group["published_params"])
+        ax.scatter(sizes, group["ndcg_at_10"], s=40, label=f"{dataset} / {pixels}")
+        for size, score, model in zip(sizes, group["ndcg_at_10"], group["model"], strict=True):
+            ax.annotate(model, (size, score), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (measured)")
+    ax.set_ylabel("NDCG@10")
+    ax.set_title(f"Model size vs NDCG@10 {title}".strip())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def matryoshka_curve(board: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """NDCG@10 by truncation width, one line per model and setting."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    truncated = board[board["width"] != "full"]
+    for (model, dataset, pixels), group in truncated.groupby(["model", "dataset", "pixel_budget"], sort=True):
+        if group["dim"].nunique() < 2:
+            continue
+        group = group.sort_values("dim")
+        ax.plot(group["dim"], group["ndcg_at_10"], marker="o", label=f"{model} ({dataset} / {pixels})")
+    ax.set_xscale("log", base=2)
+    dims = sorted(truncated["dim"].unique())
+    ax.set_xticks(dims, [str(d) for d in dims])
+    ax.set_xlabel("embedding dimension")
+    ax.set_ylabel("NDCG@10")
+    ax.set_title(f"Matryoshka: NDCG@10 by dimension {title}".strip())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,133 @@
+"""Hydra callback that gives every multirun one MLflow parent run, its prerequisites and its leaderboard.
+
+Hydra calls ``on_multirun_start`` in the launching process before any job starts and ``on_multirun_end``
+after the last one returns. The parent run is created with the client API (not as the fluent "active" run)
+so in-process jobs of the basic launcher start their own runs freely; its id reaches every job through an
+environment variable, which worker processes and cluster jobs inherit from the launcher.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp import tracking
+from vdr_exp.config import SweepConfig, TrackingConfig
+from vdr_exp.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
+
+log = logging.getLogger(__name__)
+
+# Overrides that say where things live (stores, fixtures), passed on to a sweep's prerequisite trainings.
+LOCATION_PREFIXES = ("tracking", "fixtures")
+
+
+def _typed(config: DictConfig, key: str, schema: type) -> Any:
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), config[key]))
+
+
+def sweep_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
+    """Keys the jobs differ by: swept on the command line (``a,b``, ``range()``...) or in the preset."""
+    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    keys = [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
+    keys += [k for k in (sweeper_params or {}) if k not in keys]
+    return keys
+
+
+class MlflowParentRun(Callback):
+    def __init__(self) -> None:
+        self.client: MlflowClient | None = None
+        self.parent_run_id: str | None = None
+        self.entry_kind = "evaluate"
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
+        task_overrides = list(config.hydra.overrides.task)
+        keys = sweep_keys(task_overrides, OmegaConf.select(config, "hydra.sweeper.params"))
+        os.environ[SWEEP_KEYS_ENV] = ",".join(keys)
+        self.entry_kind = str(config.get("run_kind", "evaluate"))
+        if config.get("dry_run"):
+            print(f"[dry run] sweep {sweep.name or '(command line)'}: varying {', '.join(keys) or 'nothing'}")
+            for overrides in self._train_first_commands(sweep, task_overrides, Path(config.hydra.sweep.dir)):
+                print("[dry run] first trains: python -m vdr_exp.train " + " ".join(overrides))
+            return
+
+        track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
+        self.client = tracking.client_for(track)
+        experiment_id = tracking.ensure_experiment(self.client, track)
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        tags = {
+            "run_kind": "sweep",
+            "sweep": sweep.name or "(command line)",
+            "sweep_dir": str(sweep_dir),
+            "sweep_params": ", ".join(keys),
+            "hydra_overrides": " ".join(task_overrides) or "(none)",
+            "entry_point": f"vdr_exp.{self.entry_kind}",
+            "git_commit": tracking.git_commit(Path.cwd()),
+        }
+        run = self.client.create_run(experiment_id, run_name=f"sweep-{sweep.name or 'multirun'}", tags=tags)
+        self.parent_run_id = run.info.run_id
+        os.environ[PARENT_RUN_ENV] = self.parent_run_id
+        atexit.register(self._end_if_unfinished)  # a job that raises ends the sweep before on_multirun_end
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / "mlflow_parent_run_id").write_text(self.parent_run_id + "\n")
+        self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(config.hydra.sweeper), "sweeper.yaml")
+        print(f"MLflow parent run {self.parent_run_id} (sweep {sweep.name or 'multirun'}, {sweep_dir})", flush=True)
+
+        for overrides in self._train_first_commands(sweep, task_overrides, sweep_dir):
+            self._train(overrides)
+
+    def _train_first_commands(self, sweep: SweepConfig, task_overrides: list[str], sweep_dir: Path) -> list[list[str]]:
+        locations = [o for o in task_overrides if override_key(o).split(".")[0] in LOCATION_PREFIXES]
+        return [
+            [*overrides, *locations, f"hydra.run.dir={sweep_dir / f'train_first_{i}'}"]
+            for i, overrides in enumerate(sweep.train_first)
+        ]
+
+    def _train(self, overrides: list[str]) -> None:
+        """A prerequisite training, run exactly as a user would run it; it becomes a child of the parent."""
+        print("training first: python -m vdr_exp.train " + " ".join(overrides), flush=True)
+        env = {k: v for k, v in os.environ.items() if k != SWEEP_KEYS_ENV}
+        done = subprocess.run([sys.executable, "-m", "vdr_exp.train", *overrides], env=env)
+        if done.returncode != 0:
+            self._end("FAILED", f"prerequisite training failed (exit {done.returncode}): {' '.join(overrides)}")
+            raise SystemExit(done.returncode)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(SWEEP_KEYS_ENV, None)
+        if self.parent_run_id is None:
+            return
+        from vdr_exp import leaderboard
+
+        sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
+        track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
+        try:
+            board = leaderboard.for_parent_run(
+                track, self.parent_run_id, name=sweep.name, base=sweep.leaderboard_base, kind=self.entry_kind
+            )
+            leaderboard.print_board(board)
+        except leaderboard.LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
+            log.warning("no leaderboard for this sweep: %s", error)
+        self._end("FINISHED")
+
+    def _end(self, status: str, error: str | None = None) -> None:
+        if self.client is None or self.parent_run_id is None:
+            return
+        if error:
+            self.client.set_tag(self.parent_run_id, "error", error[:5000])
+        self.client.set_terminated(self.parent_run_id, status=status)
+        os.environ.pop(PARENT_RUN_ENV, None)
+        self.parent_run_id = None
+
+    def _end_if_unfinished(self) -> None:
+        if self.parent_run_id is not None:
+            self._end("FAILED", "a job of this sweep failed; see its child run")
