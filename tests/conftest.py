@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -16,3 +17,15 @@ from vdr_exp.fixtures import FixturePaths, ensure_fixtures  # noqa: E402
 @pytest.fixture(scope="session")
 def fixture_paths(tmp_path_factory: pytest.TempPathFactory) -> FixturePaths:
     return ensure_fixtures(tmp_path_factory.mktemp("fixtures"))
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, fixture_paths: FixturePaths) -> Path:
+    """What `make demo` runs: the offline sweep (train tiny, then compare base, finetuned, 4x), once per session."""
+    from entrypoints import run_entry
+
+    workdir = tmp_path_factory.mktemp("demo")
+    result = run_entry("vdr_exp.evaluate", ["sweep=offline_demo"], workdir, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (workdir / "stdout.txt").write_text(result.stdout)
+    return workdir

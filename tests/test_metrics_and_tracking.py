@@ -8,9 +8,9 @@ import pytest
 import pytrec_eval
 from mlflow.tracking import MlflowClient
 
-from vdr_exp.config import TrackingConfig
+from vdr_exp.config import TrackingConfig, flatten
 from vdr_exp.metrics import query_metrics, rank_documents
-from vdr_exp.tracking import flatten, log_params, tracked_run
+from vdr_exp.tracking import log_params, tracked_run
 
 
 def test_graded_metrics_and_ties_follow_trec_eval():

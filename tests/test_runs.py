@@ -2,56 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import pytrec_eval
-from mlflow.tracking import MlflowClient
+from entrypoints import only_run, run_entry, runs_in, store_client
 
 from vdr_exp.metrics import HEADLINE
 
 ARTIFACTS = ("metrics.csv", "per_query.csv", "rankings.csv", "run.trec", "qrels.tsv", "matryoshka.csv")
 
 
-def run_entry(module: str, overrides: list[str], workdir: Path, fixtures_root: Path) -> subprocess.CompletedProcess:
-    """Run an entry point from ``workdir`` with every output (store, artifacts, run dir) inside it."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        module,
-        *overrides,
-        f"fixtures.root={fixtures_root}",
-        f"tracking.store={workdir / 'mlflow.db'}",
-        f"tracking.artifact_root={workdir / 'mlartifacts'}",
-        f"hydra.run.dir={workdir / 'run'}",
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+def train_run(demo: Path):
+    """The sweep's prerequisite training run (experiment=offline_demo) and its run directory."""
+    (run,) = runs_in(demo, "train")
+    return store_client(demo), run, demo / "sweep" / "train_first_0"
 
 
-def only_run(workdir: Path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("vdr")
-    runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 1, f"expected one run, found {len(runs)}"
-    return client, runs[0]
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory, fixture_paths):
-    workdir = tmp_path_factory.mktemp("demo")
-    result = run_entry("vdr_exp.train", ["experiment=offline_demo"], workdir, fixture_paths.root)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
-
-
-def test_offline_demo_logs_a_finished_run_that_improved(demo):
-    client, run = only_run(demo)
+def test_offline_demo_training_run_finished_and_improved(demo):
+    client, run, _ = train_run(demo)
     metrics = run.data.metrics
     assert run.info.status == "FINISHED"
     print(f"\noffline demo: base_ndcg_at_10 {metrics['base_ndcg_at_10']:.4f} -> ndcg_at_10 {metrics['ndcg_at_10']:.4f}")
@@ -64,8 +33,8 @@ def test_offline_demo_logs_a_finished_run_that_improved(demo):
     assert len(client.get_metric_history(run.info.run_id, "eval_ndcg_at_10")) >= 3
 
 
-def test_demo_run_records_config_tags_and_artifacts(demo):
-    client, run = only_run(demo)
+def test_demo_training_run_records_config_tags_and_artifacts(demo):
+    client, run, run_dir = train_run(demo)
     tags, params = run.data.tags, run.data.params
     assert (
         tags["run_kind"] == "train" and tags["dataset"] == "synthetic_vdr" and tags["pixel_budget"] == "fixture_small"
@@ -76,23 +45,23 @@ def test_demo_run_records_config_tags_and_artifacts(demo):
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert set(ARTIFACTS) | {"config.yaml", "overrides.yaml", "base"} <= logged
     for name in ARTIFACTS:
-        assert (demo / "run" / name).is_file()
-    per_query = pd.read_csv(demo / "run" / "per_query.csv")
+        assert (run_dir / name).is_file()
+    per_query = pd.read_csv(run_dir / "per_query.csv")
     assert len(per_query) == 64
     assert list(per_query.columns) == [
         "query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "rr_at_10", "recall_at_10",
     ]  # fmt: skip
-    assert pd.read_csv(demo / "run" / "rankings.csv").groupby("query_id").size().eq(100).all()
-    assert list(pd.read_csv(demo / "run" / "matryoshka.csv")["dim"]) == [32, 16, 8]
-    assert (demo / "run" / "model" / "modules.json").is_file()
+    assert pd.read_csv(run_dir / "rankings.csv").groupby("query_id").size().eq(100).all()
+    assert list(pd.read_csv(run_dir / "matryoshka.csv")["dim"]) == [32, 16, 8]
+    assert (run_dir / "model" / "modules.json").is_file()
     assert not (demo / "mlruns").exists()
 
 
 def test_ndcg_from_run_file_matches_trec_eval(demo):
-    _, run = only_run(demo)
-    with open(demo / "run" / "qrels.tsv") as f:
+    _, run, run_dir = train_run(demo)
+    with open(run_dir / "qrels.tsv") as f:
         qrels = pytrec_eval.parse_qrel(f)
-    with open(demo / "run" / "run.trec") as f:
+    with open(run_dir / "run.trec") as f:
         trec_run = pytrec_eval.parse_run(f)
     measures = {"ndcg_cut.10", "map_cut.100", "recall.10", "P.10"}
     per_query = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(trec_run)

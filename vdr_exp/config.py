@@ -8,6 +8,7 @@ Code never reads a DictConfig directly: it calls :func:`load_train_config` or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,15 @@ def load_train_config(cfg: DictConfig) -> TrainRunConfig:
     _validate(run)
     _validate_train(run)
     return run
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys for nested config; lists stay one value so a param reads like the YAML."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat

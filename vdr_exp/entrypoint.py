@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -10,9 +11,8 @@ from typing import TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp import job_context
-from vdr_exp.config import ConfigError
+from vdr_exp.config import ConfigError, flatten
 from vdr_exp.job_context import JobContext
-from vdr_exp.pipeline import quiet_libraries
 
 RunConfig = TypeVar("RunConfig")
 
@@ -24,8 +24,6 @@ DRY_RUN_SECTIONS = ("model", "dataset", "pixels", "loss", "trainer", "eval", "tr
 
 def describe_job(cfg: DictConfig, job: JobContext) -> str:
     """The resolved values of one job, one ``key=value`` per line, for dry runs and logs."""
-    from vdr_exp.tracking import flatten
-
     header = "[dry run] job" + (f" #{job.job_num}" if job.job_num is not None else "")
     header += f": {' '.join(job.overrides) or '(no overrides)'}"
     tree = OmegaConf.to_container(cfg, resolve=True)
@@ -36,12 +34,28 @@ def describe_job(cfg: DictConfig, job: JobContext) -> str:
     return "\n".join(lines)
 
 
-def run_job(
-    cfg: DictConfig,
-    load: Callable[[DictConfig], RunConfig],
-    job: Callable[[RunConfig, DictConfig, JobContext], dict[str, float]],
-) -> float | None:
-    """Validate ``cfg`` with ``load``, run ``job`` in Hydra's run directory; return NDCG@10 for sweepers."""
+Job = Callable[[RunConfig, DictConfig, JobContext], dict[str, float]]
+
+
+def quiet_libraries() -> None:
+    """Progress bars of every library would drown the run log; metrics go to MLflow instead."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def run_job(cfg: DictConfig, load: Callable[[DictConfig], RunConfig], import_job: Callable[[], Job]) -> float | None:
+    """Validate ``cfg`` with ``load``, then run the job in Hydra's run directory; return NDCG@10 for sweepers.
+
+    ``import_job`` imports the pipeline only when there is something to run: dry runs and config errors
+    answer in seconds instead of paying for torch and Sentence Transformers.
+    """
     quiet_libraries()
     context = job_context.from_hydra()
     try:
@@ -49,7 +63,7 @@ def run_job(
         if cfg.dry_run:
             print(describe_job(cfg, context), flush=True)
             return 0.0  # optimising sweepers (Optuna) need a finite number to go on proposing trials
-        metrics = job(run, cfg, context)
+        metrics = import_job()(run, cfg, context)
     except ConfigError as error:
         log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)

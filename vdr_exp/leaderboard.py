@@ -247,6 +247,14 @@ def latest_parent(client: MlflowClient, experiment: str, sweep: str | None) -> s
     return runs[0].info.run_id
 
 
+def _sweep_name(client: MlflowClient, parent_run_id: str | None) -> str | None:
+    """A parent run's sweep preset name (its leaderboard's default file name)."""
+    if not parent_run_id:
+        return None
+    name = client.get_run(parent_run_id).data.tags.get("sweep")
+    return name if name and name != "(command line)" else f"sweep-{parent_run_id[:8]}"
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="vdr-leaderboard", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -284,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind=args.kind,
         )
         board = build(runs_to_rows(fetch_runs(client, run_filter)), args.base)
-        name = args.name or args.sweep or (f"sweep-{parent[:8]}" if parent else args.experiment)
+        name = args.name or args.sweep or _sweep_name(client, parent) or args.experiment
         written = write(board, args.out_dir, name)
         if parent and not args.no_log:
             log_to_run(client, parent, written)

@@ -6,14 +6,13 @@ Linear on purpose, like Sentence Transformers' own training examples: each step 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import mlflow
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp import data, evaluation, losses, models, run_refs, tracking
-from vdr_exp.config import EvaluateRunConfig, TrainRunConfig
+from vdr_exp import data, evaluation, losses, models, run_refs, step_metrics, tracking
+from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.job_context import JobContext
 
@@ -67,7 +66,7 @@ def _start(run: EvaluateRunConfig, raw: DictConfig, job: JobContext):
 
 
 def _log_config(raw: DictConfig, out_dir: Path) -> None:
-    tracking.log_params(tracking.flatten(OmegaConf.to_container(raw, resolve=True)))
+    tracking.log_params(flatten(OmegaConf.to_container(raw, resolve=True)))
     mlflow.log_artifact(str(out_dir / "config.yaml"))
     mlflow.log_artifact(str(out_dir / "overrides.yaml"))
 
@@ -185,7 +184,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             train_dataset=train_rows,
             loss=loss,
             evaluator=step_evaluator,
-            callbacks=[tracking.StepMetricsCallback()],
+            callbacks=[step_metrics.StepMetricsCallback()],
         )
         trainer.train()
         model_dir = out_dir / "model"
@@ -199,16 +198,3 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         _log_evaluation(final, out_dir)
         log.info("NDCG@10 %.4f -> %.4f on %s", base.metrics["ndcg_at_10"], final.metrics["ndcg_at_10"], protocol.name)
         return final.metrics
-
-
-def quiet_libraries() -> None:
-    """Progress bars of every library would drown the run log; metrics go to MLflow instead."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass

@@ -7,13 +7,11 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import mlflow
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
-from transformers import TrainerCallback
 
 from vdr_exp.config import TrackingConfig
 
@@ -41,18 +39,6 @@ def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
     if not cfg.tracking_uri:  # local store: keep artifacts beside it, never in ./mlruns
         artifact_location = Path(cfg.artifact_root).expanduser().resolve().as_uri()
     return client.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Dotted keys for nested config; lists stay one value so a param reads like the YAML."""
-    flat: dict[str, str] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = str(value)
-    return flat
 
 
 def log_params(params: Mapping[str, str]) -> None:
@@ -97,23 +83,3 @@ def tracked_run(
         raise
     else:
         mlflow.end_run(status="FINISHED")
-
-
-class StepMetricsCallback(TrainerCallback):
-    """Sends the trainer's logs to the active MLflow run under stable names (train_loss, eval_ndcg_at_10)."""
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or not state.is_world_process_zero:
-            return
-        metrics = {}
-        for key, value in logs.items():
-            if not isinstance(value, int | float):
-                continue
-            if key == "loss":
-                metrics["train_loss"] = value
-            elif key.endswith("cosine_ndcg@10"):
-                metrics["eval_ndcg_at_10"] = value
-            elif key in ("learning_rate", "grad_norm", "epoch"):
-                metrics[f"train_{key}"] = value
-        if metrics:
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=state.global_step)

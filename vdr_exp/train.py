@@ -7,14 +7,19 @@ from omegaconf import DictConfig
 
 from vdr_exp.config import load_train_config, register_configs
 from vdr_exp.entrypoint import run_job
-from vdr_exp.pipeline import run_training
 
 register_configs()
 
 
+def _job():
+    from vdr_exp.pipeline import run_training
+
+    return run_training
+
+
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    return run_job(cfg, load_train_config, run_training)
+    return run_job(cfg, load_train_config, _job)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""Running the entry points as users do (real subprocesses) with every output inside one work directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+
+def run_entry(module: str, overrides: list[str], workdir: Path, fixtures_root: Path) -> subprocess.CompletedProcess:
+    """``python -m module overrides...`` from ``workdir``; store, artifacts, run and sweep dirs all inside it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        module,
+        *overrides,
+        f"fixtures.root={fixtures_root}",
+        f"tracking.store={workdir / 'mlflow.db'}",
+        f"tracking.artifact_root={workdir / 'mlartifacts'}",
+        f"hydra.run.dir={workdir / 'run'}",
+        f"hydra.sweep.dir={workdir / 'sweep'}",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("VDR_EXP_PARENT_RUN_ID", None)
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+
+
+def store_client(workdir: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def runs_in(workdir: Path, kind: str | None = None) -> list[Run]:
+    """Runs of the ``vdr`` experiment, oldest first, optionally only one run_kind (train, evaluate, sweep)."""
+    client = store_client(workdir)
+    experiment = client.get_experiment_by_name("vdr")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return [r for r in runs if kind is None or r.data.tags.get("run_kind") == kind]
+
+
+def only_run(workdir: Path) -> tuple[MlflowClient, Run]:
+    runs = runs_in(workdir)
+    assert len(runs) == 1, f"expected one run, found {len(runs)}"
+    return store_client(workdir), runs[0]

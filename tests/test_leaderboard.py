@@ -1,0 +1,169 @@
+"""Leaderboard and run-reference logic against a real MLflow SQLite store filled with hand-made runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vdr_exp import leaderboard, run_refs
+from vdr_exp.config import ConfigError, RunRefConfig, TrackingConfig
+
+
+class Store:
+    """A throwaway store; runs are logged the way the pipeline logs them (tags, params, metrics)."""
+
+    def __init__(self, root: Path) -> None:
+        self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.experiment_id = self.client.create_experiment("vdr", artifact_location=(root / "art").as_uri())
+        self.track = TrackingConfig(name="t", store=str(root / "mlflow.db"), artifact_root=str(root / "art"))
+
+    def run(self, model: str, ndcg: float, status: str = "FINISHED", kind: str = "evaluate", **extra) -> str:
+        tags = {
+            "run_kind": kind,
+            "model_name": model,
+            "model_id": f"org/{model}",
+            "dataset": extra.pop("dataset", "vdr_en"),
+            "pixel_budget": extra.pop("pixels", "blog_600"),
+            "embedding_dim": str(extra.pop("dim", 64)),
+            **extra.pop("tags", {}),
+        }
+        parent = extra.pop("parent", None)
+        if parent:
+            tags["mlflow.parentRunId"] = parent
+        run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
+        metrics = {"ndcg_at_10": ndcg, "mrr_at_10": ndcg / 2, "map_at_100": ndcg / 3, "recall_at_10": 1.0}
+        metrics["param_count"] = extra.pop("params", 1000)
+        for dim, value in extra.pop("dims", {}).items():
+            metrics[f"ndcg_at_10_dim_{dim}"] = value
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, value)
+        self.client.log_param(run_id, "model.published_params", str(extra.pop("published", None)))
+        self.client.set_terminated(run_id, status=status)
+        time.sleep(0.005)  # distinct start times: "latest" must be well defined
+        return run_id
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path)
+
+
+def board_of(store: Store, base: str | None = None, **filters) -> pd.DataFrame:
+    runs = leaderboard.fetch_runs(store.client, leaderboard.RunFilter(**filters))
+    return leaderboard.build(leaderboard.runs_to_rows(runs), base)
+
+
+def test_ranks_by_ndcg_with_deltas_against_the_base(store):
+    store.run("base", 0.80, params=2e9, published=2.1e9)
+    store.run("big", 0.85, params=8e9)
+    store.run("small", 0.60, params=4e8)
+    board = board_of(store, base="base")
+    assert list(board["model"]) == ["big", "base", "small"]
+    assert list(board["rank"]) == [1, 2, 3]
+    assert board["delta_ndcg_at_10"].round(4).tolist() == [0.05, 0.0, -0.2]
+    assert board.loc[board["model"] == "base", "published_params"].item() == 2.1e9
+    assert list(board.columns) == leaderboard.COLUMNS
+
+
+def test_latest_finished_run_wins_and_failed_runs_never_count(store):
+    store.run("m", 0.50)
+    latest = store.run("m", 0.40)
+    store.run("m", 0.99, status="FAILED")
+    store.run("m", 0.98, status="KILLED")
+    board = board_of(store)
+    assert len(board) == 1
+    assert board["run_id"].item() == latest and board["ndcg_at_10"].item() == 0.40
+
+
+def test_each_setting_is_ranked_on_its_own(store):
+    store.run("a", 0.7, pixels="side_256")
+    store.run("b", 0.6, pixels="side_256")
+    store.run("a", 0.8, pixels="blog_600")
+    store.run("b", 0.9, pixels="blog_600")
+    board = board_of(store, base="a")
+    ranks = {(r.model, r.pixel_budget): (r.rank, round(r.delta_ndcg_at_10, 4)) for r in board.itertuples()}
+    assert ranks == {
+        ("b", "blog_600"): (1, 0.1),
+        ("a", "blog_600"): (2, 0.0),
+        ("a", "side_256"): (1, 0.0),
+        ("b", "side_256"): (2, -0.1),
+    }
+
+
+def test_matryoshka_dims_become_rows_and_a_curve(store, tmp_path):
+    store.run("a", 0.8, dim=64, dims={64: 0.8, 32: 0.7, 16: 0.5})
+    store.run("b", 0.6, dim=128, dims={128: 0.6, 64: 0.55, 32: 0.5, 16: 0.45})
+    board = board_of(store, base="a")
+    assert set(board["width"]) == {"full", "128", "64", "32", "16"}
+    at_16 = board[board["width"] == "16"].set_index("model")
+    assert at_16.loc["a", "rank"] == 1 and round(at_16.loc["b", "delta_ndcg_at_10"], 4) == -0.05
+    full = board[board["width"] == "full"].set_index("model")
+    assert full.loc["b", "dim"] == 128 and full.loc["a", "dim"] == 64  # each at its own width
+    written = leaderboard.write(board, tmp_path / "boards", "m")
+    assert written.matryoshka_plot is not None and written.matryoshka_plot.read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(written.csv).shape == board.shape
+    assert "| a " in written.markdown.read_text()
+
+
+def test_outputs_without_dims_have_no_matryoshka_plot(store, tmp_path):
+    store.run("a", 0.8)
+    written = leaderboard.write(board_of(store), tmp_path, "plain")
+    assert written.size_plot.read_bytes()[:4] == b"\x89PNG" and written.matryoshka_plot is None
+
+
+def test_filters_by_parent_sweep_tag_and_kind(store):
+    parent = store.client.create_run(store.experiment_id, tags={"run_kind": "sweep", "sweep": "s"}).info.run_id
+    store.run("in_sweep", 0.5, parent=parent, tags={"sweep": "s"})
+    store.run("tagged", 0.5, tags={"team": "x"})
+    store.run("trained", 0.5, kind="train", tags={"sweep_params": "loss=mnrl"})
+    assert list(board_of(store, parent_run_id=parent)["model"]) == ["in_sweep"]
+    assert list(board_of(store, sweep="s")["model"]) == ["in_sweep"]
+    assert list(board_of(store, tags=(("team", "x"),))["model"]) == ["tagged"]
+    assert list(board_of(store, kind="train")["model"]) == ["trained finetuned [loss=mnrl]"]
+    assert len(board_of(store, kind="all")) == 3  # never the sweep parent itself
+
+
+def test_cli_writes_logs_to_the_parent_and_fails_clearly(store, tmp_path, capsys):
+    parent = store.client.create_run(store.experiment_id, tags={"run_kind": "sweep", "sweep": "s"}).info.run_id
+    store.run("a", 0.7, parent=parent)
+    store.run("b", 0.8, parent=parent)
+    out = tmp_path / "boards"
+    args = ["--tracking-uri", store.uri, "--out-dir", str(out), "--base", "a"]
+    assert leaderboard.main([*args, "--parent", "latest"]) == 0
+    name = "s"  # the parent's sweep preset
+    assert pd.read_csv(out / f"{name}.csv")["model"].tolist() == ["b", "a"]
+    logged = {a.path for a in store.client.list_artifacts(parent, "leaderboard")}
+    assert f"leaderboard/{name}.csv" in logged and f"leaderboard/{name}_size_vs_ndcg.png" in logged
+    assert "| b " in capsys.readouterr().out
+
+    assert leaderboard.main([*args, "--tag", "team=nobody"]) == 2
+    assert "no FINISHED runs match" in capsys.readouterr().err
+    assert leaderboard.main([*args, "--experiment", "missing"]) == 2
+    assert "experiment 'missing'" in capsys.readouterr().err
+
+
+def test_run_reference_by_id_and_latest_with_tags(store):
+    old = store.run("tiny", 0.1, kind="train", tags={"model_dir": "/m/old", "experiment_preset": "demo"})
+    new = store.run("tiny", 0.2, kind="train", tags={"model_dir": "/m/new", "experiment_preset": "demo"})
+    store.run("tiny", 0.3, kind="train", tags={"model_dir": "/m/other", "experiment_preset": "recipe"})
+    store.run("tiny", 0.4, kind="train", status="FAILED", tags={"model_dir": "/m/failed", "experiment_preset": "demo"})
+    latest = run_refs.resolve(RunRefConfig(tags={"experiment_preset": "demo"}), store.client, "vdr")
+    assert latest == run_refs.ResolvedModel("/m/new", new)
+    assert run_refs.resolve(RunRefConfig(run_id=old), store.client, "vdr").path == "/m/old"
+
+
+def test_run_reference_errors_say_what_to_fix(store):
+    failed = store.run("tiny", 0.4, kind="train", status="FAILED", tags={"model_dir": "/m/failed"})
+    with pytest.raises(ConfigError, match="is FAILED"):
+        run_refs.resolve(RunRefConfig(run_id=failed), store.client, "vdr")
+    with pytest.raises(ConfigError, match="not a run in this MLflow store"):
+        run_refs.resolve(RunRefConfig(run_id="0" * 32), store.client, "vdr")
+    with pytest.raises(ConfigError, match="no match for the latest FINISHED training run.*preset=nope"):
+        run_refs.resolve(RunRefConfig(tags={"preset": "nope"}), store.client, "vdr")
+    with pytest.raises(ConfigError, match="experiment 'elsewhere' does not exist"):
+        run_refs.resolve(RunRefConfig(experiment="elsewhere"), store.client, "vdr")

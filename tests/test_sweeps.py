@@ -1,0 +1,155 @@
+"""Sweep presets: each composes to the jobs it promises (dry runs), and the offline sweep runs end to end."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from entrypoints import run_entry, runs_in, store_client
+
+# The recipe's results table (../shared/reference/vdr-blog-recipe.md), in its order.
+RECIPE_TABLE_HUB_IDS = [
+    "tomaarsen/Qwen3-VL-Embedding-2B-vdr",
+    "Qwen/Qwen3-VL-Embedding-8B",
+    "nvidia/omni-embed-nemotron-3b",
+    "nvidia/llama-nemotron-embed-vl-1b-v2",
+    "nomic-ai/nomic-embed-multimodal-7b",
+    "llamaindex/vdr-2b-multi-v1",
+    "llamaindex/vdr-2b-v1",
+    "nomic-ai/nomic-embed-multimodal-3b",
+    "Qwen/Qwen3-VL-Embedding-2B",
+    "LCO-Embedding/LCO-Embedding-Omni-7B",
+    "LCO-Embedding/LCO-Embedding-Omni-3B",
+    "BAAI/BGE-VL-v1.5-zs",
+    "BAAI/BGE-VL-v1.5-mmeb",
+    "BAAI/BGE-VL-MLLM-S2",
+    "BidirLM/BidirLM-Omni-2.5B-Embedding",
+    "royokong/e5-v",
+    "BAAI/BGE-VL-MLLM-S1",
+    "sentence-transformers/clip-ViT-L-14",
+    "BAAI/BGE-VL-large",
+    "BAAI/BGE-VL-base",
+]
+
+
+def dry_run(tmp_path: Path, fixtures_root: Path, module: str, *overrides: str) -> list[dict[str, str]]:
+    """Run ``module ... dry_run=true``; return each printed job as its ``key=value`` mapping."""
+    result = run_entry(f"vdr_exp.{module}", [*overrides, "dry_run=true"], tmp_path, fixtures_root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "mlflow.db").exists(), "a dry run must not touch the MLflow store"
+    jobs: list[dict[str, str]] = []
+    for line in result.stdout.splitlines():
+        if line.startswith("[dry run] job"):
+            jobs.append({"_header": line})
+        elif jobs and line.startswith("  ") and "=" in line:
+            key, value = line.strip().split("=", 1)
+            jobs[-1][key] = value
+    return jobs
+
+
+def test_compare_baselines_lists_the_recipe_table(tmp_path, fixture_paths):
+    jobs = dry_run(tmp_path, fixture_paths.root, "evaluate", "sweep=compare_baselines")
+    assert [job["model.path"] for job in jobs] == RECIPE_TABLE_HUB_IDS
+    assert {job["pixels.max_pixels"] for job in jobs} == {"360000"}
+    assert {job["dataset.path"] for job in jobs} == {"tomaarsen/llamaindex-vdr-en-train-preprocessed"}
+    remote_code = {job["model.path"] for job in jobs if job["model.trust_remote_code"] == "True"}
+    assert "Qwen/Qwen3-VL-Embedding-2B" not in remote_code and "BAAI/BGE-VL-base" in remote_code
+    assert all(float(job["model.published_params"]) > 1e8 for job in jobs)
+
+
+@pytest.mark.parametrize(
+    ("module", "sweep", "varying", "expected"),
+    [
+        ("evaluate", "base_vs_finetuned", ["model.name"],
+         [["qwen3_vl_embedding_2b"], ["qwen3_vl_embedding_2b_vdr"], ["qwen3_vl_embedding_8b"]]),
+        ("evaluate", "pixel_budget", ["model.name", "pixels.name"],
+         [[m, p] for m in ("qwen3_vl_embedding_2b", "qwen3_vl_embedding_2b_vdr")
+          for p in ("side_256", "side_448", "blog_600", "side_1024")]),
+        ("evaluate", "matryoshka", ["model.name", "eval.dims"],
+         [[m, "[2048, 1536, 1024, 512, 256, 128, 64]"] for m in ("qwen3_vl_embedding_2b", "qwen3_vl_embedding_2b_vdr")]),
+        ("evaluate", "offline_demo", ["model.name", "dataset.name"],
+         [[m, "synthetic_vdr"] for m in ("tiny_qwen3_vl", "tiny_qwen3_vl_finetuned", "tiny_qwen3_vl_4x")]),
+        ("train", "loss_ablation", ["loss.name"],
+         [["cmnrl_matryoshka"], ["cmnrl"], ["mnrl_matryoshka"], ["mnrl"]]),
+    ],
+)  # fmt: skip
+def test_sweep_presets_compose_to_their_jobs(tmp_path, fixture_paths, module, sweep, varying, expected):
+    jobs = dry_run(tmp_path, fixture_paths.root, module, f"sweep={sweep}")
+    assert [[job[key] for key in varying] for job in jobs] == expected
+    assert {job["sweep.name"] for job in jobs} == {sweep}
+
+
+def test_lr_search_uses_optuna_within_its_range(tmp_path, fixture_paths):
+    jobs = dry_run(tmp_path, fixture_paths.root, "train", "sweep=lr_search", "hydra.sweeper.n_trials=3")
+    assert len(jobs) == 3
+    rates = [float(job["trainer.learning_rate"]) for job in jobs]
+    assert all(5e-6 <= r <= 1e-4 for r in rates) and len(set(rates)) == 3
+
+
+def test_command_line_overrides_compose_with_a_sweep(tmp_path, fixture_paths):
+    jobs = dry_run(
+        tmp_path, fixture_paths.root, "evaluate", "sweep=base_vs_finetuned", "pixels=side_256", "eval.batch_size=4"
+    )
+    assert len(jobs) == 3
+    assert {(job["pixels.name"], job["eval.batch_size"]) for job in jobs} == {("side_256", "4")}
+    # A swept key given on the command line replaces the preset's values.
+    jobs = dry_run(tmp_path, fixture_paths.root, "evaluate", "sweep=pixel_budget", "model=qwen3_vl_embedding_8b")
+    assert [job["model.name"] for job in jobs] == ["qwen3_vl_embedding_8b"] * 4
+
+
+def test_dry_run_of_a_single_run_and_of_the_prerequisite_training(tmp_path, fixture_paths):
+    (job,) = dry_run(tmp_path, fixture_paths.root, "train", "experiment=offline_demo")
+    assert job["model.name"] == "tiny_qwen3_vl" and job["trainer.learning_rate"] == "0.002"
+    result = run_entry("vdr_exp.evaluate", ["sweep=offline_demo", "dry_run=true"], tmp_path, fixture_paths.root)
+    assert re.search(r"first trains: python -m vdr_exp.train experiment=offline_demo .*fixtures.root=", result.stdout)
+    assert not list((tmp_path / "sweep").glob("train_first_*/model")), "a dry run must not train"
+
+
+def test_a_sweep_of_the_other_entry_point_is_refused_with_the_options(tmp_path, fixture_paths):
+    result = run_entry("vdr_exp.evaluate", ["sweep=lr_search", "dry_run=true"], tmp_path, fixture_paths.root)
+    assert result.returncode != 0
+    assert "sweep/lr_search" in result.stderr and "offline_demo" in result.stderr  # Hydra lists the options
+
+
+# --- the offline sweep, end to end (session fixture `demo`: `python -m vdr_exp.evaluate sweep=offline_demo`) ---
+
+
+def test_offline_sweep_has_one_parent_with_every_job_as_child(demo):
+    (parent,) = runs_in(demo, "sweep")
+    children = [r for r in runs_in(demo) if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweep"] == "offline_demo" and parent.data.tags["sweep_dir"] == str(demo / "sweep")
+    assert "sweep=offline_demo" in parent.data.tags["hydra_overrides"]
+    assert sorted(r.data.tags["run_kind"] for r in children) == ["evaluate", "evaluate", "evaluate", "train"]
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert len(runs_in(demo)) == 5  # nothing outside the sweep
+    evaluated = sorted(r.data.tags["sweep_params"] for r in children if r.data.tags["run_kind"] == "evaluate")
+    assert evaluated == ["model=tiny_qwen3_vl", "model=tiny_qwen3_vl_4x", "model=tiny_qwen3_vl_finetuned"]
+
+
+def test_finetuned_model_is_resolved_from_the_training_run(demo):
+    (train,) = runs_in(demo, "train")
+    (finetuned,) = [r for r in runs_in(demo, "evaluate") if r.data.tags["model_name"] == "tiny_qwen3_vl_finetuned"]
+    assert finetuned.data.tags["source_run_id"] == train.info.run_id
+    assert finetuned.data.tags["model_id"] == train.data.tags["model_dir"]
+    # The evaluation of the saved model reproduces the training run's own final evaluation.
+    assert finetuned.data.metrics["ndcg_at_10"] == pytest.approx(train.data.metrics["ndcg_at_10"], abs=1e-6)
+
+
+def test_offline_sweep_leaderboard(demo):
+    board = pd.read_csv(demo / "outputs" / "leaderboards" / "offline_demo.csv")
+    full = board[board["width"] == "full"].set_index("model")
+    assert full.loc["tiny_qwen3_vl_finetuned", "rank"] == 1 and full.index[0] == "tiny_qwen3_vl_finetuned"
+    assert full.loc["tiny_qwen3_vl_finetuned", "ndcg_at_10"] > full.loc["tiny_qwen3_vl", "ndcg_at_10"]
+    assert 3.5 < full.loc["tiny_qwen3_vl_4x", "params"] / full.loc["tiny_qwen3_vl", "params"] < 4.5
+    assert full.loc["tiny_qwen3_vl", "delta_ndcg_at_10"] == 0.0
+    assert set(board["width"]) == {"full", "64", "32", "16", "8"}
+    for name in ("offline_demo.md", "offline_demo_size_vs_ndcg.png", "offline_demo_matryoshka.png"):
+        assert (demo / "outputs" / "leaderboards" / name).stat().st_size > 0
+    (parent,) = runs_in(demo, "sweep")
+    logged = {a.path for a in store_client(demo).list_artifacts(parent.info.run_id, "leaderboard")}
+    assert {"leaderboard/offline_demo.csv", "leaderboard/offline_demo_size_vs_ndcg.png"} <= logged
+    stdout = (demo / "stdout.txt").read_text()
+    assert "| tiny_qwen3_vl_finetuned" in stdout and "offline_demo.csv" in stdout
