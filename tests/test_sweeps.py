@@ -153,3 +153,26 @@ def test_offline_sweep_leaderboard(demo):
     assert {"leaderboard/offline_demo.csv", "leaderboard/offline_demo_size_vs_ndcg.png"} <= logged
     stdout = (demo / "stdout.txt").read_text()
     assert "| tiny_qwen3_vl_finetuned" in stdout and "offline_demo.csv" in stdout
+
+
+def test_command_line_multirun_in_worker_processes_links_children_to_the_parent(tmp_path, fixture_paths):
+    """Plain `-m` sweep with the joblib launcher: jobs run in other processes and still find their parent."""
+    overrides = [
+        "-m",
+        "experiment=offline_eval",
+        "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
+        "dataset.max_eval_rows=16",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    ]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (parent,) = runs_in(tmp_path, "sweep")
+    children = runs_in(tmp_path, "evaluate")
+    assert parent.info.status == "FINISHED" and parent.data.tags["sweep_params"] == "model"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert sorted(r.data.tags["sweep_params"] for r in children) == ["model=tiny_qwen3_vl", "model=tiny_qwen3_vl_4x"]
+    assert all(r.info.status == "FINISHED" and "ndcg_at_10" in r.data.metrics for r in children)
+    assert (tmp_path / "sweep" / "mlflow_parent_run_id").read_text().strip() == parent.info.run_id
+    board = pd.read_csv(tmp_path / "outputs" / "leaderboards" / f"sweep-{parent.info.run_id[:8]}.csv")
+    assert sorted(board["model"]) == ["tiny_qwen3_vl", "tiny_qwen3_vl_4x"]

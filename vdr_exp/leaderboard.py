@@ -137,7 +137,7 @@ def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
         if full is None:
             full = dims[0] if dims else 0
         rows.append({**common, "width": "full", "dim": full, **{m: metrics.get(m, math.nan) for m in DIM_METRICS}})
-        for dim in dims:
+        for dim in dims if len(dims) > 1 else []:  # a lone dim is the full width again
             values = {m: metrics.get(f"{m}_dim_{dim}", math.nan) for m in DIM_METRICS}
             rows.append({**common, "width": str(dim), "dim": dim, **values})
     return pd.DataFrame(rows)
