@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import MissingMandatoryValue
 
-from vdr_exp.config import ConfigError, load_evaluate_config, load_train_config, register_configs
+from vdr_exp.config import ConfigError, load_evaluate_config, load_mine_config, load_train_config, register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 register_configs()
@@ -31,11 +31,19 @@ GROUP_OPTIONS = [
 ]
 
 
+NEEDS_PATH = {
+    ("model", "custom"): "some-org/some-model",
+    ("dataset", "local_docs"): "/data/docs",
+    ("dataset", "beir"): "vidore/some_beir",
+    ("dataset", "mined"): "outputs/mined/docs",
+}
+
+
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_group_option_composes_for_training(group, option):
     overrides = [f"{group}={option}"]
-    if (group, option) == ("model", "custom"):
-        overrides.append("model.path=some-org/some-model")
+    if (group, option) in NEEDS_PATH:  # options that are templates for the user's own model or data
+        overrides.append(f"{group}.path={NEEDS_PATH[group, option]}")
     run = load_train_config(_compose("train", overrides))
     assert getattr(run, group).name == option
 
@@ -90,3 +98,20 @@ def test_custom_model_requires_a_path():
 def test_matryoshka_weights_must_match_dims():
     with pytest.raises(ConfigError, match="matryoshka_weights"):
         load_train_config(_compose("train", ["loss.matryoshka_weights=[1.0]"]))
+
+
+def test_mine_config_composes_and_refuses_datasets_that_already_have_negatives():
+    run = load_mine_config(_compose("mine", ["dataset.path=/data/docs"]))
+    assert run.run_kind == "mine" and run.dataset.format == "local_docs" and run.dataset.eval_fraction == 0.2
+    assert run.mine.out == "outputs/mined/local_docs" and run.mine.max_score_ratio is None
+    with pytest.raises(ConfigError, match="already holds mined negatives"):
+        load_mine_config(_compose("mine", ["dataset=vdr_en"]))
+    with pytest.raises(ConfigError, match="max_score_ratio"):
+        load_mine_config(_compose("mine", ["dataset.path=/d", "mine.max_score_ratio=1.5"]))
+
+
+def test_dataset_format_and_split_fraction_are_checked():
+    with pytest.raises(ConfigError, match="dataset.format='csv' is unknown"):
+        load_evaluate_config(_compose("evaluate", ["dataset.format=csv"]))
+    with pytest.raises(ConfigError, match="eval_fraction"):
+        load_evaluate_config(_compose("evaluate", ["dataset=local_docs", "dataset.path=/d", "dataset.eval_fraction=0"]))

@@ -24,12 +24,15 @@ def test_graded_metrics_and_ties_follow_trec_eval():
         f"q{q}": {doc_ids[j]: float(scores[q, j]) for j in ranked[q]}
         for q in range(3)
     }  # fmt: skip
-    expected = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "map_cut.100", "recall.5", "P.5"}).evaluate(run)
+    expected = pytrec_eval.RelevanceEvaluator(
+        qrels, {"ndcg_cut.10", "ndcg_cut.5", "map_cut.100", "recall.5", "P.5"}
+    ).evaluate(run)
     assert [doc_ids[j] for j in ranked[0][:2]] == ["d7", "d2"]
     for q in range(3):
         ours = query_metrics([doc_ids[j] for j in ranked[q]], qrels[f"q{q}"])
         theirs = expected[f"q{q}"]
         assert ours["ndcg_at_10"] == pytest.approx(theirs["ndcg_cut_10"], abs=1e-9)
+        assert ours["ndcg_at_5"] == pytest.approx(theirs["ndcg_cut_5"], abs=1e-9)
         assert ours["map_at_100"] == pytest.approx(theirs["map_cut_100"], abs=1e-9)
         assert ours["recall_at_5"] == pytest.approx(theirs["recall_5"], abs=1e-9)
         assert ours["precision_at_5"] == pytest.approx(theirs["P_5"], abs=1e-9)

@@ -21,6 +21,10 @@ class ConfigError(ValueError):
     """A configuration that composes but cannot run; the message names the key and the fix."""
 
 
+class InputError(ConfigError):
+    """Bad input data (a queries file, a PDF, a dataset's columns); the message names the file, line and fix."""
+
+
 # conf/ and sweeps/ sit beside the package in a checkout; the primary configs put sweeps/ on Hydra's search
 # path through this resolver, so presets are found whatever the working directory is.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +67,8 @@ class ModelConfig:
 
 @dataclass
 class ProtocolConfig:
-    # "hard_negatives": corpus = every eval row's positive plus its negatives; one relevant page per query.
+    # "hard_negatives" (format "pairs" only): corpus = every eval row's positive plus its negatives; one
+    # relevant page per query. The "local_docs" and "beir" formats bring their own corpus and qrels.
     type: str = "hard_negatives"
     num_negatives: int = 4
     name: str = "vdr-eval-hard"
@@ -72,6 +77,9 @@ class ProtocolConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
+    # "pairs": rows of query, image, negative_0.. (the recipe's layout); "local_docs": a folder of PDFs and
+    # page images plus a queries file; "beir": corpus/queries/qrels configs (ViDoRe, MTEB *_beir datasets).
+    format: str = "pairs"
     path: str = MISSING
     train_config: str = "train"
     eval_config: str = "eval"
@@ -81,6 +89,17 @@ class DatasetConfig:
     max_eval_rows: int | None = None
     fixture: bool = False
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    # local_docs: the queries file (relative to path), PDF render resolution and the rendered-page cache.
+    queries_file: str = "queries.jsonl"
+    dpi: int = 100
+    page_cache: str = "outputs/page_cache"
+    # local_docs and beir: the share of queries held out for evaluation (seeded); training gets the rest.
+    eval_fraction: float = 1.0
+    split_seed: int = 42
+    # beir: the three configs of the layout (their split is ``split``).
+    corpus_config: str = "corpus"
+    queries_config: str = "queries"
+    qrels_config: str = "qrels"
 
 
 @dataclass
@@ -189,11 +208,30 @@ class TrainRunConfig(EvaluateRunConfig):
     run_kind: str = "train"
 
 
+@dataclass
+class MineConfig:
+    num_negatives: int = 4
+    # Skip this many of the best-scoring non-relevant pages (likely unlabelled positives) before taking negatives.
+    range_min: int = 0
+    # Keep a negative only if it scores at most this ratio of the positive (e.g. 0.95); null: no ceiling.
+    max_score_ratio: float | None = None
+    batch_size: int = 32
+    # Folder the mined dataset is written to (configs train and eval, the recipe's columns).
+    out: str = MISSING
+
+
+@dataclass
+class MineRunConfig(EvaluateRunConfig):
+    mine: MineConfig = field(default_factory=MineConfig)
+    run_kind: str = "mine"
+
+
 def register_configs() -> None:
-    """Make the schemas available to the defaults lists of ``conf/train.yaml`` and ``conf/evaluate.yaml``."""
+    """Make the schemas available to the defaults lists of the primary configs in ``conf/``."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainRunConfig)
     store.store(name="evaluate_schema", node=EvaluateRunConfig)
+    store.store(name="mine_schema", node=MineRunConfig)
 
 
 def _validate(run: EvaluateRunConfig) -> None:
@@ -204,8 +242,14 @@ def _validate(run: EvaluateRunConfig) -> None:
         )
     if run.model.module_stack not in ("saved", "last_token"):
         raise ConfigError(f"model.module_stack={run.model.module_stack!r}: use 'saved' or 'last_token'.")
-    if run.dataset.protocol.type != "hard_negatives":
+    if run.dataset.format not in ("pairs", "local_docs", "beir"):
+        raise ConfigError(f"dataset.format={run.dataset.format!r} is unknown; use 'pairs', 'local_docs' or 'beir'.")
+    if run.dataset.format == "pairs" and run.dataset.protocol.type != "hard_negatives":
         raise ConfigError(f"dataset.protocol.type={run.dataset.protocol.type!r} is unknown; use 'hard_negatives'.")
+    if not 0.0 < run.dataset.eval_fraction <= 1.0:
+        raise ConfigError(f"dataset.eval_fraction={run.dataset.eval_fraction} must be in (0, 1].")
+    if run.dataset.dpi < 10:
+        raise ConfigError(f"dataset.dpi={run.dataset.dpi} is too low to read a page; use 72-300.")
     ref = run.model.from_run
     if ref is None and not run.model.path:
         raise ConfigError(f"model {run.model.name!r} has an empty path; set model.path or model.from_run.")
@@ -227,6 +271,21 @@ def load_evaluate_config(cfg: DictConfig) -> EvaluateRunConfig:
     run = OmegaConf.to_object(cfg)
     assert isinstance(run, EvaluateRunConfig), "conf/evaluate.yaml must list evaluate_schema first"
     _validate(run)
+    return run
+
+
+def load_mine_config(cfg: DictConfig) -> MineRunConfig:
+    run = OmegaConf.to_object(cfg)
+    assert isinstance(run, MineRunConfig), "conf/mine.yaml must list mine_schema first"
+    _validate(run)
+    if run.dataset.format == "pairs":
+        raise ConfigError(
+            f"dataset {run.dataset.name!r} already holds mined negatives (format 'pairs'); mine from "
+            "dataset=local_docs or dataset=beir."
+        )
+    ratio = run.mine.max_score_ratio
+    if run.mine.num_negatives < 1 or run.mine.range_min < 0 or (ratio is not None and not 0 < ratio <= 1):
+        raise ConfigError("mine: need num_negatives >= 1, range_min >= 0 and max_score_ratio null or in (0, 1].")
     return run
 
 

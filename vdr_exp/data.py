@@ -1,12 +1,19 @@
-"""Dataset config -> training rows and the evaluation protocol, from the Hub or a local folder alike."""
+"""Dataset config -> training rows and the evaluation protocol, whatever the layout (``dataset.format``).
+
+"pairs" is the recipe's layout (rows of query, image, negatives); "local_docs" (a folder of PDFs and images,
+:mod:`vdr_exp.documents`) and "beir" (:mod:`vdr_exp.beir`) bring a corpus and qrels, and split their
+queries into train and eval by seed.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from datasets import Dataset, load_dataset
+from datasets import Dataset, Features, Value
+from datasets import Image as ImageFeature
 
+from vdr_exp import beir, dataset_folder, documents
 from vdr_exp.config import ConfigError, DatasetConfig
 from vdr_exp.protocols import RetrievalProtocol, hard_negatives_protocol
 
@@ -16,14 +23,50 @@ log = logging.getLogger(__name__)
 def _load(cfg: DatasetConfig, config_name: str, max_rows: int | None) -> Dataset:
     if cfg.fixture and not Path(cfg.path).exists():
         raise ConfigError(f"dataset.path={cfg.path!r} does not exist; build the fixtures with `make fixtures`.")
-    rows = load_dataset(cfg.path, config_name, split=cfg.split)
+    rows = dataset_folder.load_rows(cfg.path, config_name, split=cfg.split)
     if max_rows is not None:
         rows = rows.select(range(min(max_rows, len(rows))))
     return rows
 
 
+def _all_queries(cfg: DatasetConfig) -> RetrievalProtocol:
+    if cfg.format == "local_docs":
+        folder = documents.load_folder(cfg)
+        return documents.local_protocol(cfg, folder, {q.query_id for q in folder.queries})
+    return beir.beir_protocol(cfg)
+
+
+def split_protocols(cfg: DatasetConfig) -> tuple[RetrievalProtocol, RetrievalProtocol]:
+    """local_docs/beir: (train, eval) queries of the seeded split, each against the full corpus."""
+    full = _all_queries(cfg)
+    train_ids, eval_ids = documents.split_query_ids(list(full.queries), cfg.eval_fraction, cfg.split_seed)
+    return full.restricted(train_ids), full.restricted(eval_ids)
+
+
+def pairs_from_protocol(protocol: RetrievalProtocol, cfg: DatasetConfig) -> Dataset:
+    """One training row (query, image) per relevant page of every query of ``protocol``."""
+    if not protocol.queries:
+        raise ConfigError(
+            f"dataset {cfg.name!r}: no training queries (dataset.eval_fraction={cfg.eval_fraction} holds them all "
+            "out); lower dataset.eval_fraction, or mine a training set with `python -m vdr_exp.mine`."
+        )
+    rows = {"query": [], "image": []}
+    for qid, text in protocol.queries.items():
+        for doc, grade in protocol.qrels[qid].items():
+            if grade > 0:
+                rows["query"].append(text)
+                rows["image"].append(protocol.corpus[doc])
+    return Dataset.from_dict(rows, features=Features({"query": Value("string"), "image": ImageFeature()}))
+
+
 def load_train_rows(cfg: DatasetConfig, max_rows: int | None = None) -> Dataset:
-    rows = _load(cfg, cfg.train_config, max_rows if max_rows is not None else cfg.max_train_rows)
+    limit = max_rows if max_rows is not None else cfg.max_train_rows
+    if cfg.format == "pairs":
+        rows = _load(cfg, cfg.train_config, limit)
+    else:
+        rows = pairs_from_protocol(split_protocols(cfg)[0], cfg)
+        if limit is not None:
+            rows = rows.select(range(min(limit, len(rows))))
     missing = [c for c in cfg.train_columns if c not in rows.column_names]
     if missing:
         raise ConfigError(
@@ -33,9 +76,19 @@ def load_train_rows(cfg: DatasetConfig, max_rows: int | None = None) -> Dataset:
     return rows.select_columns(list(cfg.train_columns))
 
 
+def eval_split_name(cfg: DatasetConfig) -> str:
+    """What the evaluation queries are called in result files: the eval config, the BEIR split, or "eval"."""
+    return {"pairs": cfg.eval_config, "beir": cfg.split}.get(cfg.format, "eval")
+
+
 def load_eval_protocol(cfg: DatasetConfig) -> RetrievalProtocol:
-    rows = _load(cfg, cfg.eval_config, cfg.max_eval_rows)
-    protocol = hard_negatives_protocol(rows, cfg.protocol.num_negatives, cfg.protocol.name)
+    if cfg.format == "pairs":
+        rows = _load(cfg, cfg.eval_config, cfg.max_eval_rows)
+        protocol = hard_negatives_protocol(rows, cfg.protocol.num_negatives, cfg.protocol.name)
+    else:
+        protocol = split_protocols(cfg)[1]
+        if cfg.max_eval_rows is not None:
+            protocol = protocol.restricted(sorted(protocol.queries)[: cfg.max_eval_rows])
     empty = [qid for qid, text in protocol.queries.items() if not str(text).strip()]
     if empty:
         raise ConfigError(f"dataset {cfg.name!r}: queries {empty[:5]} are empty; fix or drop those rows.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class EvaluationResult:
     matryoshka: pd.DataFrame
     qrels: dict[str, dict[str, int]]
     dim: int
+    # Wall time of encoding and scoring (MTEB's evaluation_time).
+    evaluation_seconds: float = 0.0
 
     def metrics_with_dims(self, prefix: str = "") -> dict[str, float]:
         """Headline metrics plus ``<metric>_dim_<d>`` (ndcg, mrr, map, recall) for every evaluated width."""
@@ -58,6 +61,7 @@ def evaluate(
     too_wide = [w for w in widths if w > full]
     if too_wide:  # checked before encoding: a bad override should not cost a full corpus encode
         raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
+    started = time.perf_counter()
     query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
     doc_ids = list(protocol.corpus)
     q = model.encode_query(
@@ -88,7 +92,9 @@ def evaluate(
         ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
     ]
     per_query = per_query.rename(columns={"mrr_at_10": "rr_at_10"})
-    return EvaluationResult(metrics, per_query, rankings, pd.DataFrame(dim_rows), protocol.qrels, full)
+    qrels = {qid: protocol.qrels[qid] for qid in query_ids}
+    elapsed = time.perf_counter() - started
+    return EvaluationResult(metrics, per_query, rankings, pd.DataFrame(dim_rows), qrels, full, elapsed)
 
 
 def _rankings_frame(query_ids, doc_ids, ranked, scores) -> pd.DataFrame:

@@ -40,13 +40,10 @@ def query_metrics(ranked_ids: Sequence[str], qrels: dict[str, int]) -> dict[str,
     gains = [relevant.get(doc, 0) for doc in ranked_ids]
     hits = [g > 0 for g in gains]
 
-    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:10]))
-    ideal = sorted(relevant.values(), reverse=True)[:10]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     first = next((i + 1 for i, hit in enumerate(hits) if hit), None)
-
     out = {
-        "ndcg_at_10": dcg / idcg if idcg > 0 else 0.0,
+        "ndcg_at_10": _ndcg(gains, relevant, 10),
+        "ndcg_at_5": _ndcg(gains, relevant, 5),  # ViDoRe v1/v2's headline
         "mrr_at_10": 1.0 / first if first is not None and first <= 10 else 0.0,
         "map_at_100": _average_precision(hits[:100], n_rel),
         "first_relevant_rank": float(first) if first is not None else math.nan,
@@ -58,6 +55,12 @@ def query_metrics(ranked_ids: Sequence[str], qrels: dict[str, int]) -> dict[str,
     for k in CUTOFF_METRICS["accuracy"]:
         out[f"accuracy_at_{k}"] = 1.0 if any(hits[:k]) else 0.0
     return out
+
+
+def _ndcg(gains: Sequence[int], relevant: dict[str, int], k: int) -> float:
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:k]))
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(relevant.values(), reverse=True)[:k]))
+    return dcg / idcg if idcg > 0 else 0.0
 
 
 def _average_precision(hits: Sequence[bool], n_rel: int) -> float:
@@ -73,6 +76,7 @@ def _average_precision(hits: Sequence[bool], n_rel: int) -> float:
 
 HEADLINE = (
     "ndcg_at_10",
+    "ndcg_at_5",
     "mrr_at_10",
     "map_at_100",
     *(f"recall_at_{k}" for k in CUTOFF_METRICS["recall"]),

@@ -5,14 +5,27 @@ Linear on purpose, like Sentence Transformers' own training examples: each step 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from pathlib import Path
 
 import mlflow
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp import data, evaluation, losses, models, run_refs, step_metrics, tracking
-from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
+from vdr_exp import (
+    data,
+    dataset_folder,
+    evaluation,
+    losses,
+    mining,
+    models,
+    mteb_results,
+    run_refs,
+    step_metrics,
+    tracking,
+)
+from vdr_exp.config import ConfigError, EvaluateRunConfig, MineRunConfig, TrainRunConfig, flatten
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.job_context import JobContext
 
@@ -52,8 +65,12 @@ def _write_config(raw: DictConfig, overrides: list[str], out_dir: Path) -> None:
     (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))
 
 
-def _log_evaluation(result: evaluation.EvaluationResult, out_dir: Path, prefix: str = "") -> None:
+def _log_evaluation(
+    result: evaluation.EvaluationResult, run: EvaluateRunConfig, task: str, out_dir: Path, prefix: str = ""
+) -> None:
     paths = evaluation.write_artifacts(result, out_dir)
+    split = data.eval_split_name(run.dataset)
+    paths.append(mteb_results.write(out_dir / "mteb_results.json", result, task, split, dataset_revision="n/a"))
     mlflow.log_metrics(result.metrics_with_dims(prefix))
     for path in paths:
         mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)
@@ -104,7 +121,7 @@ def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, job: JobContext) -> 
         loaded = _load_model(run)
         protocol = data.load_eval_protocol(run.dataset)
         result = evaluation.evaluate(loaded.model, protocol, run.eval.dims, run.eval.batch_size, run.eval.top_k)
-        _log_evaluation(result, out_dir)
+        _log_evaluation(result, run, protocol.name, out_dir)
         log.info("NDCG@10 %.4f on %s", result.metrics["ndcg_at_10"], protocol.name)
         return result.metrics
 
@@ -166,7 +183,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
 
         # 1. The model as it comes, on the same protocol the final model will face.
         base = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
-        _log_evaluation(base, out_dir / "base", prefix="base_")
+        _log_evaluation(base, run, protocol.name, out_dir / "base", prefix="base_")
         log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
 
         # 2. Train, with the library's IR evaluator giving eval_ndcg_at_10 along the way.
@@ -195,6 +212,47 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
 
         # 3. The final model, every metric and artifact.
         final = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
-        _log_evaluation(final, out_dir)
+        _log_evaluation(final, run, protocol.name, out_dir)
         log.info("NDCG@10 %.4f -> %.4f on %s", base.metrics["ndcg_at_10"], final.metrics["ndcg_at_10"], protocol.name)
         return final.metrics
+
+
+def run_mining(run: MineRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
+    """Mine negatives for the train and eval queries of the split; write them as one dataset folder."""
+    m = run.mine
+    settings = mining.MiningSettings(m.num_negatives, m.range_min, m.max_score_ratio, m.batch_size)
+    out = Path(run.mine.out).expanduser().resolve()
+    with _start(run, raw, job):
+        _log_config(raw, job.out_dir)
+        _prepare_fixtures(run)
+        model = _load_model(run).model
+        train, held_out = data.split_protocols(run.dataset)
+        corpus = mining.encode_corpus(model, train, run.mine.batch_size)  # both sides share the full corpus
+        splits = {"train": mining.mine_split(model, train, corpus, settings)}
+        if held_out.queries:
+            splits["eval"] = mining.mine_split(model, held_out, corpus, settings)
+        if len(splits["train"].rows) == 0:
+            raise ConfigError(
+                "mining produced no training rows; lower mine.num_negatives or mine.range_min, raise "
+                "mine.max_score_ratio, or lower dataset.eval_fraction so training keeps some queries."
+            )
+        summary = {
+            "model": run.model.path,
+            "source": run.dataset.path,
+            "settings": dataclasses.asdict(settings),
+            "splits": {
+                name: {"rows": len(s.rows), "pairs": s.pairs, "dropped": s.dropped} for name, s in splits.items()
+            },
+        }
+        body = f"# {out.name}\n\nHard negatives mined by `python -m vdr_exp.mine`.\n\n```json\n"
+        body += json.dumps(summary, indent=2) + "\n```\n"
+        mining_json = {"mining.json": json.dumps(summary, indent=2)}
+        dataset_folder.write_dataset_folder(out, {n: s.rows for n, s in splits.items()}, body, mining_json)
+        metrics = {f"{name}_rows": float(len(s.rows)) for name, s in splits.items()}
+        metrics.update({f"{name}_dropped": float(s.dropped) for name, s in splits.items()})
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag("mined_dataset", str(out))
+        mlflow.log_text(json.dumps(summary, indent=2), "mining.json")
+        log.info("mined %s -> %s", {n: len(s.rows) for n, s in splits.items()}, out)
+        print(f"wrote {out} (configs: {', '.join(splits)}); train on it with: dataset=mined dataset.path={out}")
+        return metrics

@@ -19,6 +19,13 @@ class RetrievalProtocol:
     corpus: dict[str, Any]
     qrels: dict[str, dict[str, int]]
 
+    def restricted(self, query_ids: set[str] | list[str]) -> RetrievalProtocol:
+        """The same corpus with only ``query_ids`` (those that have qrels), e.g. one side of a train/eval split."""
+        keep = [q for q in self.queries if q in set(query_ids) and q in self.qrels]
+        return RetrievalProtocol(
+            self.name, {q: self.queries[q] for q in keep}, self.corpus, {q: self.qrels[q] for q in keep}
+        )
+
     @property
     def relevant_docs(self) -> dict[str, set[str]]:
         """The binary view that Sentence Transformers' IR evaluator expects."""
