@@ -124,8 +124,8 @@ def test_filters_by_parent_sweep_tag_and_kind(store):
     assert list(board_of(store, parent_run_id=parent)["model"]) == ["in_sweep"]
     assert list(board_of(store, sweep="s")["model"]) == ["in_sweep"]
     assert list(board_of(store, tags=(("team", "x"),))["model"]) == ["tagged"]
-    assert list(board_of(store, kind="train")["model"]) == ["trained finetuned [loss=mnrl]"]
-    assert len(board_of(store, kind="all")) == 3  # never the sweep parent itself
+    assert list(board_of(store, run_kind="train")["model"]) == ["trained finetuned [loss=mnrl]"]
+    assert len(board_of(store, run_kind="all")) == 3  # never the sweep parent itself
 
 
 def test_cli_writes_logs_to_the_parent_and_fails_clearly(store, tmp_path, capsys):

@@ -44,8 +44,31 @@ class RunRefConfig:
 
 
 @dataclass
+class LoraConfig:
+    """LoRA adapters (PEFT) on the transformer's attention projections; only the adapters train."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class RouterConfig:
+    """Two encoders joined by a Router: queries (text) take one, pages (images) the other, each through a
+    trainable Dense projection into a shared ``dim``-wide space (the spaces start unaligned: train first)."""
+
+    text_path: str = MISSING
+    image_path: str = MISSING
+    dim: int = 256
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
+    # "single_vector" (one embedding per input, cosine), "multi_vector" (one per token, MaxSim: ColQwen-style)
+    # or "router" (separate text and image encoders, see RouterConfig).
+    kind: str = "single_vector"
     # A hub id or a local directory. Fixture models point into the fixtures root.
     path: str = MISSING
     # "saved": use the repo's modules.json; "last_token": build Transformer -> last-token Pooling -> Normalize
@@ -63,6 +86,36 @@ class ModelConfig:
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
     # Set for a model saved by an earlier training run; ``path`` is then filled from that run's ``model_dir`` tag.
     from_run: RunRefConfig | None = None
+    # multi_vector built from a plain checkpoint (module_stack "build"): width of the per-token projection.
+    multi_vector_dim: int = 128
+    router: RouterConfig | None = None
+    # Train LoRA adapters instead of all weights (training runs); null: full finetuning.
+    lora: LoraConfig | None = None
+    # A saved LoRA adapter folder to apply on load (e.g. a training run's adapter/), for evaluation.
+    adapter: str | None = None
+
+
+@dataclass
+class RerankerConfig:
+    """Retrieve-then-rerank: a multimodal CrossEncoder re-scores the retriever's top ``top_k`` pages."""
+
+    name: str = "none"
+    # null: no reranking (the default). A hub id or folder of a CrossEncoder, or a VLM to build one from.
+    path: str | None = None
+    # "saved": a CrossEncoder checkpoint. "dense": feature-extraction transformer + last-token pooling + a
+    # Dense score head (built on ``path``; needs training). "logit": any-to-any transformer + LogitScore of
+    # the ``true_token``/``false_token`` answer tokens.
+    head: str = "saved"
+    true_token: str = "yes"
+    false_token: str = "no"
+    top_k: int = 20
+    # Training runs: also train the reranker (binary cross-entropy on query/positive vs query/negative pairs).
+    train: bool = False
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    fixture: bool = False
 
 
 @dataclass
@@ -192,6 +245,7 @@ class EvaluateRunConfig:
     dataset: DatasetConfig = MISSING
     pixels: PixelsConfig = MISSING
     tracking: TrackingConfig = MISSING
+    reranker: RerankerConfig = field(default_factory=RerankerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     fixtures: FixturesConfig = field(default_factory=FixturesConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
@@ -240,8 +294,20 @@ def _validate(run: EvaluateRunConfig) -> None:
             f"pixels.min_pixels ({run.pixels.min_pixels}) must be positive and at most pixels.max_pixels "
             f"({run.pixels.max_pixels}); pick another pixels=... budget or fix the override."
         )
-    if run.model.module_stack not in ("saved", "last_token"):
-        raise ConfigError(f"model.module_stack={run.model.module_stack!r}: use 'saved' or 'last_token'.")
+    if run.model.kind not in ("single_vector", "multi_vector", "router"):
+        raise ConfigError(f"model.kind={run.model.kind!r}: use 'single_vector', 'multi_vector' or 'router'.")
+    stacks = {"single_vector": ("saved", "last_token"), "multi_vector": ("saved", "build"), "router": ("build",)}
+    if run.model.module_stack not in stacks[run.model.kind]:
+        raise ConfigError(
+            f"model.module_stack={run.model.module_stack!r} does not fit model.kind={run.model.kind!r}; "
+            f"use one of {list(stacks[run.model.kind])}."
+        )
+    if run.model.kind == "router" and run.model.router is None:
+        raise ConfigError("model.kind=router needs model.router.text_path and model.router.image_path.")
+    if run.reranker.path is not None and run.reranker.head not in ("saved", "dense", "logit"):
+        raise ConfigError(f"reranker.head={run.reranker.head!r}: use 'saved', 'dense' or 'logit'.")
+    if run.reranker.path is not None and run.reranker.top_k < 10:
+        raise ConfigError(f"reranker.top_k={run.reranker.top_k} is below 10; NDCG@10 needs the top 10 reranked.")
     if run.dataset.format not in ("pairs", "local_docs", "beir"):
         raise ConfigError(f"dataset.format={run.dataset.format!r} is unknown; use 'pairs', 'local_docs' or 'beir'.")
     if run.dataset.format == "pairs" and run.dataset.protocol.type != "hard_negatives":

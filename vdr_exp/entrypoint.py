@@ -19,7 +19,7 @@ RunConfig = TypeVar("RunConfig")
 log = logging.getLogger(__name__)
 
 # Sections a dry run prints: what decides the result; the rest is in `--cfg job`.
-DRY_RUN_SECTIONS = ("model", "dataset", "pixels", "loss", "trainer", "mine", "eval", "tracking", "sweep")
+DRY_RUN_SECTIONS = ("model", "dataset", "pixels", "loss", "trainer", "reranker", "mine", "eval", "tracking", "sweep")
 
 
 def describe_job(cfg: DictConfig, job: JobContext) -> str:

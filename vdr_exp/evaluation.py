@@ -42,8 +42,14 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(x.float(), dim=-1)
 
 
-def _rank_at_width(q: torch.Tensor, d: torch.Tensor, width: int, doc_ids: list[str], top_k: int):
-    scores = (_unit(q[:, :width]) @ _unit(d[:, :width]).T).cpu().numpy().astype(np.float32)
+def _scores_at_width(model, q, d, width: int) -> np.ndarray:
+    if isinstance(q, torch.Tensor):  # single vector: cosine of the truncated, renormalised embeddings
+        return (_unit(q[:, :width]) @ _unit(d[:, :width]).T).cpu().numpy().astype(np.float32)
+    return model.similarity(q, d).float().cpu().numpy().astype(np.float32)  # multi-vector: the model's MaxSim
+
+
+def _rank_at_width(model, q, d, width: int, doc_ids: list[str], top_k: int):
+    scores = _scores_at_width(model, q, d, width)
     ranked = rank_documents(scores, doc_ids, top_k)
     return ranked, np.take_along_axis(scores, ranked, axis=1)
 
@@ -55,25 +61,29 @@ def evaluate(
     batch_size: int = 32,
     top_k: int = 100,
 ) -> EvaluationResult:
-    """Encode once at full width; every Matryoshka width is a truncation of the same embeddings."""
+    """Encode once at full width; every Matryoshka width is a truncation of the same embeddings.
+
+    Multi-vector models (a list of per-token matrices per input) are scored with their own MaxSim, at full
+    width only: truncating token embeddings is not what their loss trained.
+    """
     full = int(model.get_embedding_dimension())
-    widths = sorted({full, *(dims or [])}, reverse=True)
+    multi_vector = type(model).__name__ == "MultiVectorEncoder"
+    widths = [full] if multi_vector else sorted({full, *(dims or [])}, reverse=True)
     too_wide = [w for w in widths if w > full]
     if too_wide:  # checked before encoding: a bad override should not cost a full corpus encode
         raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
     started = time.perf_counter()
     query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
     doc_ids = list(protocol.corpus)
-    q = model.encode_query(
-        [protocol.queries[i] for i in query_ids], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
-    )
-    d = model.encode_document(
-        [protocol.corpus[i] for i in doc_ids], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
-    )
+    options = {"batch_size": batch_size, "show_progress_bar": False}
+    if not multi_vector:  # multi-vector encoders return per-token matrices of varying length: a list already
+        options["convert_to_tensor"] = True
+    q = model.encode_query([protocol.queries[i] for i in query_ids], **options)
+    d = model.encode_document([protocol.corpus[i] for i in doc_ids], **options)
 
     dim_rows, per_query, rankings = [], None, None
     for width in widths:
-        ranked, scores = _rank_at_width(q, d, width, doc_ids, top_k)
+        ranked, scores = _rank_at_width(model, q, d, width, doc_ids, top_k)
         rows = []
         for qi, qid in enumerate(query_ids):
             ids = [doc_ids[j] for j in ranked[qi]]

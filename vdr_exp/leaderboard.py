@@ -35,6 +35,7 @@ COLUMNS = [
     "model",
     "kind",
     "params",
+    "trainable_params",
     "published_params",
     "ndcg_at_10",
     "delta_ndcg_at_10",
@@ -47,6 +48,7 @@ COLUMNS = [
     "pixel_budget",
     "dataset",
     "model_id",
+    "run_kind",
     "run_id",
     "start_time",
 ]
@@ -66,12 +68,12 @@ class RunFilter:
     sweep: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     # "evaluate" (models as evaluated), "train" (finetuned models, one per training run) or "all".
-    kind: str = "evaluate"
+    run_kind: str = "evaluate"
 
     def mlflow_filter(self) -> str:
         clauses = ["attributes.status = 'FINISHED'"]
-        if self.kind in ("evaluate", "train"):
-            clauses.append(f"tags.run_kind = '{self.kind}'")
+        if self.run_kind in ("evaluate", "train"):
+            clauses.append(f"tags.run_kind = '{self.run_kind}'")
         if self.parent_run_id:
             clauses.append(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
         if self.sweep:
@@ -91,7 +93,7 @@ def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
     if not runs:
         raise LeaderboardError(
             f"no FINISHED runs match {run_filter.mlflow_filter()!r} in experiment {run_filter.experiment!r}; "
-            "check --parent/--sweep/--tag/--kind (training sweeps need --kind train)."
+            "check --parent/--sweep/--tag/--run-kind (training sweeps need --run-kind train)."
         )
     return runs
 
@@ -114,21 +116,24 @@ def _label(run: Run) -> str:
 
 
 def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row at the run's full width (headline metrics) plus one per evaluated dim (``*_dim_<d>`` metrics)."""
+    """One row at the run's full width (headline metrics) plus one per evaluated dim (``*_dim_<d>`` metrics),
+    and for a run with a reranker one more row (kind ``reranked``) from its ``rerank_*`` metrics."""
     rows = []
     for run in runs:
         metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
         trained = tags.get("run_kind") == "train"
         common = {
             "model": _label(run),
-            "kind": tags.get("run_kind"),
+            "kind": tags.get("family", "single-vector"),
             "params": metrics.get("param_count", math.nan),
+            "trainable_params": metrics.get("trainable_params", math.nan),
             "published_params": _float(params.get("model.published_params")),
             # A published score describes the checkpoint as released, not what a training run made of it.
             "published_ndcg_at_10": math.nan if trained else _float(params.get("model.published_ndcg_at_10")),
             "pixel_budget": tags.get("pixel_budget"),
             "dataset": tags.get("dataset"),
             "model_id": tags.get("model_id"),
+            "run_kind": tags.get("run_kind"),
             "run_id": run.info.run_id,
             "start_time": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC"),
         }
@@ -140,6 +145,10 @@ def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
         for dim in dims if len(dims) > 1 else []:  # a lone dim is the full width again
             values = {m: metrics.get(f"{m}_dim_{dim}", math.nan) for m in DIM_METRICS}
             rows.append({**common, "width": str(dim), "dim": dim, **values})
+        if "rerank_ndcg_at_10" in metrics:
+            reranked = {m: metrics.get(f"rerank_{m}", math.nan) for m in DIM_METRICS}
+            label = f"{common['model']} + reranker (top {tags.get('rerank_top_k', '?')})"
+            rows.append({**common, "model": label, "kind": "reranked", "width": "full", "dim": full, **reranked})
     return pd.DataFrame(rows)
 
 
@@ -174,7 +183,7 @@ def _human(n: float) -> str:
 
 def to_markdown(board: pd.DataFrame) -> str:
     shown = board.drop(columns=["start_time", "model_id"]).copy()
-    for column in ("params", "published_params"):
+    for column in ("params", "trainable_params", "published_params"):
         shown[column] = shown[column].map(_human)
     shown["run_id"] = shown["run_id"].str[:8]
     shown = shown.astype(object).where(shown.notna(), None)  # empty cells, not "nan"
@@ -222,12 +231,12 @@ def for_parent_run(
     parent_run_id: str,
     name: str | None,
     base: str | None,
-    kind: str = "evaluate",
+    run_kind: str = "evaluate",
     out_dir: Path = Path("outputs/leaderboards"),
 ) -> tuple[pd.DataFrame, Written]:
     """The leaderboard of one sweep, written to ``out_dir`` and logged to its parent run."""
     client = tracking.client_for(track)
-    run_filter = RunFilter(experiment=track.experiment_name, parent_run_id=parent_run_id, kind=kind)
+    run_filter = RunFilter(experiment=track.experiment_name, parent_run_id=parent_run_id, run_kind=run_kind)
     board = build(runs_to_rows(fetch_runs(client, run_filter)), base)
     written = write(board, out_dir, name or f"sweep-{parent_run_id[:8]}")
     log_to_run(client, parent_run_id, written)
@@ -266,7 +275,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--parent", help="a sweep's parent run id, or 'latest' (optionally with --sweep)")
     parser.add_argument("--sweep", help="only runs of this sweep preset (tag sweep=NAME)")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="only runs with this tag")
-    parser.add_argument("--kind", choices=("evaluate", "train", "all"), default="evaluate")
+    parser.add_argument(
+        "--run-kind",
+        choices=("evaluate", "train", "all"),
+        default="evaluate",
+        help="rank evaluation runs (default), the finetuned models of training runs, or both",
+    )
     parser.add_argument("--base", help="model the delta_ndcg_at_10 column is measured against")
     parser.add_argument("--name", help="file name stem (default: the sweep, parent run or experiment)")
     parser.add_argument("--out-dir", type=Path, default=Path("outputs/leaderboards"))
@@ -289,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parent_run_id=parent,
             sweep=None if parent else args.sweep,
             tags=tuple(tuple(t.split("=", 1)) for t in args.tag),
-            kind=args.kind,
+            run_kind=args.run_kind,
         )
         board = build(runs_to_rows(fetch_runs(client, run_filter)), args.base)
         name = args.name or args.sweep or _sweep_name(client, parent) or args.experiment

@@ -14,6 +14,8 @@ from vdr_exp.config import ConfigError, LossConfig
 
 
 def build_loss(model: SentenceTransformer, cfg: LossConfig) -> nn.Module:
+    if type(model).__name__ == "MultiVectorEncoder":
+        return _multi_vector_loss(model, cfg)
     if cfg.type == "cmnrl":
         base = CachedMultipleNegativesRankingLoss(model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size)
     else:
@@ -30,3 +32,21 @@ def build_loss(model: SentenceTransformer, cfg: LossConfig) -> nn.Module:
     return MatryoshkaLoss(
         model, base, matryoshka_dims=list(cfg.matryoshka_dims), matryoshka_weights=cfg.matryoshka_weights
     )
+
+
+def _multi_vector_loss(model, cfg: LossConfig) -> nn.Module:
+    """The same in-batch objective over MaxSim scores; Matryoshka has no meaning for per-token vectors."""
+    from sentence_transformers.multi_vector_encoder.losses import (
+        CachedMultiVectorMultipleNegativesRankingLoss,
+        MultiVectorMultipleNegativesRankingLoss,
+    )
+
+    if cfg.matryoshka_dims:
+        raise ConfigError(
+            "loss.matryoshka_dims is set but the model is multi-vector; use loss=cmnrl or loss=mnrl with it."
+        )
+    if cfg.type == "cmnrl":
+        return CachedMultiVectorMultipleNegativesRankingLoss(
+            model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size
+        )
+    return MultiVectorMultipleNegativesRankingLoss(model, scale=cfg.scale)

@@ -1,4 +1,9 @@
-"""Model config -> SentenceTransformer, with the attention backend, dtype and pixel budget applied."""
+"""Model config -> an embedding model of its kind, with attention backend, dtype, pixel budget and adapters.
+
+Three kinds share one interface (``encode_query`` / ``encode_document`` / ``similarity``): single-vector
+Sentence Transformers, multi-vector (late interaction, MaxSim) encoders, and Router models joining a text and
+an image encoder. LoRA adapters (PEFT) wrap the Hugging Face model inside each Transformer module.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,18 @@ from pathlib import Path
 import torch
 from sentence_transformers import SentenceTransformer
 
-from vdr_exp.config import ConfigError, ModelConfig, PixelsConfig
+from vdr_exp.config import ConfigError, LoraConfig, ModelConfig, PixelsConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: SentenceTransformer
+    model: SentenceTransformer  # or a MultiVectorEncoder: same encode/similarity interface
     attn_implementation: str
     parameters: int
     embedding_dim: int
+    kind: str = "single_vector"
 
 
 def choose_attention(requested: str) -> str:
@@ -41,23 +47,31 @@ def pixel_processor_kwargs(pixels: PixelsConfig) -> dict:
     return {"size": {"shortest_edge": pixels.min_pixels, "longest_edge": pixels.max_pixels}}
 
 
-def _check_local_path(cfg: ModelConfig) -> None:
-    path = Path(cfg.path)
-    looks_local = cfg.path.startswith((".", "/", "~")) or path.exists() or cfg.fixture
+def _check_local_path(cfg: ModelConfig, path_value: str, key: str = "model.path") -> None:
+    path = Path(path_value)
+    looks_local = path_value.startswith((".", "/", "~")) or path.exists() or cfg.fixture
     if looks_local and not path.exists():
         raise ConfigError(
-            f"model.path={cfg.path!r} does not exist. Point model.path at a model directory or a hub id"
+            f"{key}={path_value!r} does not exist. Point {key} at a model directory or a hub id"
             + (", or build the fixtures with `make fixtures`." if cfg.fixture else ".")
         )
 
 
 def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
-    _check_local_path(cfg)
+    paths = [("model.path", cfg.path)] if cfg.kind != "router" else []
+    if cfg.router is not None and cfg.kind == "router":
+        paths = [("model.router.text_path", cfg.router.text_path), ("model.router.image_path", cfg.router.image_path)]
+    for key, value in paths:
+        _check_local_path(cfg, value, key)
     attn = choose_attention(cfg.attn_implementation)
     log.info("attention backend: %s (requested %s)", attn, cfg.attn_implementation)
     model_kwargs = {"attn_implementation": attn, "dtype": cfg.dtype, **cfg.model_kwargs}
     processor_kwargs = {**pixel_processor_kwargs(pixels), **cfg.processor_kwargs}
-    if cfg.module_stack == "last_token":
+    if cfg.kind == "multi_vector":
+        model = _multi_vector(cfg, model_kwargs, processor_kwargs)
+    elif cfg.kind == "router":
+        model = _router(cfg, model_kwargs, processor_kwargs)
+    elif cfg.module_stack == "last_token":
         model = _build_last_token_stack(cfg, model_kwargs, processor_kwargs)
     else:
         model = SentenceTransformer(
@@ -66,25 +80,138 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
             model_kwargs=model_kwargs,
             processor_kwargs=processor_kwargs,
         )
+    if cfg.adapter:
+        load_adapter(model, cfg.adapter)
     if not model.supports("image"):
         raise ConfigError(
             f"model {cfg.path!r} cannot encode images (modalities: {model.modalities}); pick a multimodal model."
         )
     parameters = sum(p.numel() for p in model.parameters())
-    return LoadedModel(model, attn, parameters, int(model.get_embedding_dimension()))
+    return LoadedModel(model, attn, parameters, int(model.get_embedding_dimension()), cfg.kind)
+
+
+def _transformer(path: str, cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict, **kwargs):
+    from sentence_transformers.base.modules import Transformer
+
+    return Transformer(
+        path,
+        model_kwargs={**model_kwargs, "trust_remote_code": cfg.trust_remote_code},
+        processor_kwargs=processor_kwargs,
+        unpad_inputs=False,
+        **kwargs,
+    )
+
+
+def _multi_vector(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict):
+    """ColQwen-style: every token's hidden state, projected and normalised; scored with MaxSim."""
+    from sentence_transformers.base.modules import Dense, Normalize
+    from sentence_transformers.multi_vector_encoder import MultiVectorEncoder
+    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+
+    if cfg.module_stack == "saved":
+        return MultiVectorEncoder(
+            cfg.path,
+            trust_remote_code=cfg.trust_remote_code,
+            model_kwargs=model_kwargs,
+            processor_kwargs=processor_kwargs,
+        )
+    transformer = _transformer(cfg.path, cfg, model_kwargs, processor_kwargs)
+    hidden = transformer.get_embedding_dimension()
+    projection = Dense(
+        hidden,
+        cfg.multi_vector_dim,
+        bias=False,
+        activation_function=torch.nn.Identity(),
+        module_input_name="token_embeddings",
+    )
+    return MultiVectorEncoder(
+        modules=[transformer, projection, MultiVectorMask(), Normalize(module_input_name="token_embeddings")]
+    )
+
+
+def _router(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict) -> SentenceTransformer:
+    """Text to one encoder, images to another, each projected by a trainable Dense into one space."""
+    from sentence_transformers.base.modules import Dense, Normalize, Router
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    routes = {}
+    # Routed by task: queries are text, pages are images, so the query route is the text encoder.
+    for task, path in (("query", cfg.router.text_path), ("document", cfg.router.image_path)):
+        transformer = _transformer(path, cfg, model_kwargs, processor_kwargs)
+        width = transformer.get_embedding_dimension()
+        pooling = Pooling(width, pooling_mode="lasttoken")
+        routes[task] = [transformer, pooling, Dense(width, cfg.router.dim, activation_function=torch.nn.Identity())]
+    return SentenceTransformer(modules=[Router(sub_modules=routes), Normalize()])
+
+
+def router_mapping(model, columns: list[str]) -> dict[str, str]:
+    """For the trainer: the first column (queries) takes the query route, the others the document route."""
+    from sentence_transformers.base.modules import Router
+
+    if not any(isinstance(m, Router) for m in model.modules()):
+        return {}
+    query, *documents = columns
+    return {query: "query", **dict.fromkeys(documents, "document")}
+
+
+def transformer_modules(model) -> list:
+    from sentence_transformers.base.modules import Transformer
+
+    return [m for m in model.modules() if isinstance(m, Transformer)]
+
+
+def apply_lora(model, lora: LoraConfig) -> int:
+    """Wrap every Transformer's Hugging Face model with LoRA adapters; returns the trainable parameter count.
+
+    PEFT is applied directly (``get_peft_model``) rather than through transformers' adapter integration,
+    which demands a newer PEFT than PyPI has for transformers 5.24.
+    """
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    for module in transformer_modules(model):
+        peft_config = PeftLoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules)
+        )
+        module.model = get_peft_model(module.model, peft_config)
+    return trainable_parameters(model)
+
+
+def trainable_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_adapter(model, out_dir: Path) -> Path:
+    """The LoRA adapter alone (a few MB for the 2B model): reload with model.adapter=<this folder>."""
+    (module,) = [m for m in transformer_modules(model) if hasattr(m.model, "peft_config")]
+    module.model.save_pretrained(str(out_dir))
+    return out_dir
+
+
+def merge_adapters(model) -> None:
+    """Fold LoRA weights into the base weights, so the saved model loads like any other."""
+    for module in transformer_modules(model):
+        if hasattr(module.model, "merge_and_unload"):
+            module.model = module.model.merge_and_unload()
+
+
+def load_adapter(model, adapter_dir: str) -> None:
+    from peft import PeftModel
+
+    if not Path(adapter_dir, "adapter_config.json").is_file():
+        raise ConfigError(f"model.adapter={adapter_dir!r} holds no adapter_config.json; point it at a saved adapter.")
+    (module, *rest) = transformer_modules(model)
+    if rest:
+        raise ConfigError("model.adapter applies to models with one Transformer; this model has several.")
+    module.model = PeftModel.from_pretrained(module.model, adapter_dir)
 
 
 def _build_last_token_stack(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict) -> SentenceTransformer:
     """Qwen3-VL-Embedding-style stack for checkpoints that ship no Sentence Transformers files."""
-    from sentence_transformers.base.modules import Normalize, Transformer
+    from sentence_transformers.base.modules import Normalize
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    transformer = Transformer(
-        cfg.path,
-        model_kwargs={**model_kwargs, "trust_remote_code": cfg.trust_remote_code},
-        processor_kwargs=processor_kwargs,
-        processing_kwargs={"chat_template": {"add_generation_prompt": True}},
-        unpad_inputs=False,
-    )
+    chat = {"chat_template": {"add_generation_prompt": True}}
+    transformer = _transformer(cfg.path, cfg, model_kwargs, processor_kwargs, processing_kwargs=chat)
     dim = transformer.get_embedding_dimension()
     return SentenceTransformer(modules=[transformer, Pooling(dim, pooling_mode="lasttoken"), Normalize()])

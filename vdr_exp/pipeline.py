@@ -17,10 +17,12 @@ from vdr_exp import (
     data,
     dataset_folder,
     evaluation,
+    families,
     losses,
     mining,
     models,
     mteb_results,
+    reranking,
     run_refs,
     step_metrics,
     tracking,
@@ -45,6 +47,7 @@ def _tags(run: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
         "model_name": run.model.name,
         "dataset": run.dataset.name,
         "pixel_budget": run.pixels.name,
+        "family": family(run),
         "git_commit": tracking.git_commit(cwd),
         "hydra_overrides": " ".join(job.overrides) or "(none)",
     }
@@ -113,6 +116,24 @@ def _load_model(run: EvaluateRunConfig) -> models.LoadedModel:
     return loaded
 
 
+def family(run: EvaluateRunConfig) -> str:
+    """The design a run measures, for the leaderboard's ``kind`` column."""
+    if isinstance(run, TrainRunConfig) and run.model.lora is not None:
+        return "lora"
+    return run.model.kind.replace("_", "-")
+
+
+def _rerank(run: EvaluateRunConfig, protocol, retrieved: evaluation.EvaluationResult, out_dir: Path, reranker=None):
+    """Retriever-only metrics stay as they are; the reranked order is logged beside them as rerank_*."""
+    if reranker is None:
+        reranker = reranking.load_reranker(run.reranker, run.pixels)
+    result = reranking.rerank(reranker, protocol, retrieved, run.reranker.top_k, run.eval.batch_size)
+    _log_evaluation(result, run, protocol.name, out_dir / "rerank", prefix="rerank_")
+    mlflow.set_tags({"reranker": run.reranker.path, "rerank_top_k": str(run.reranker.top_k)})
+    log.info("NDCG@10 %.4f retrieved -> %.4f reranked", retrieved.metrics["ndcg_at_10"], result.metrics["ndcg_at_10"])
+    return result
+
+
 def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
     out_dir = job.out_dir
     with _start(run, raw, job):
@@ -123,19 +144,19 @@ def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, job: JobContext) -> 
         result = evaluation.evaluate(loaded.model, protocol, run.eval.dims, run.eval.batch_size, run.eval.top_k)
         _log_evaluation(result, run, protocol.name, out_dir)
         log.info("NDCG@10 %.4f on %s", result.metrics["ndcg_at_10"], protocol.name)
+        if run.reranker.path is not None:
+            _rerank(run, protocol, result, out_dir)
         return result.metrics
 
 
-def _training_args(run: TrainRunConfig, model, out_dir: Path):
-    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
-
+def _training_args(run: TrainRunConfig, model, out_dir: Path, args_class):
     t = run.trainer
     prompts = None
     if t.prompts == "model":
         query_column, *document_columns = run.dataset.train_columns
         prompts = {query_column: model.prompts.get("query", "")}
         prompts.update({c: model.prompts["document"] for c in document_columns if model.prompts.get("document")})
-    return SentenceTransformerTrainingArguments(
+    return args_class(
         output_dir=str(out_dir / "checkpoints"),
         num_train_epochs=t.num_train_epochs,
         max_steps=t.max_steps,
@@ -161,15 +182,13 @@ def _training_args(run: TrainRunConfig, model, out_dir: Path):
         dataloader_num_workers=t.dataloader_num_workers,
         use_cpu=t.use_cpu,
         prompts=prompts,
+        router_mapping=models.router_mapping(model, list(run.dataset.train_columns)),
         report_to="none",  # MLflow logging is ours (StepMetricsCallback), into the run we already opened
         run_name=run.run_name,
     )
 
 
 def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
-
     out_dir = job.out_dir
     with _start(run, raw, job):
         _log_config(raw, out_dir)
@@ -186,8 +205,12 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         _log_evaluation(base, run, protocol.name, out_dir / "base", prefix="base_")
         log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
 
-        # 2. Train, with the library's IR evaluator giving eval_ndcg_at_10 along the way.
-        step_evaluator = InformationRetrievalEvaluator(
+        # 2. Train (all weights, or LoRA adapters only), with the library's IR evaluator along the way.
+        if run.model.lora is not None:
+            models.apply_lora(model, run.model.lora)
+        mlflow.log_metric("trainable_params", models.trainable_parameters(model))
+        classes = families.classes_for(model)
+        step_evaluator = classes.evaluator(
             protocol.queries,
             protocol.corpus,
             protocol.relevant_docs,
@@ -195,15 +218,19 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             batch_size=run.trainer.per_device_eval_batch_size,
             write_csv=False,
         )
-        trainer = SentenceTransformerTrainer(
+        trainer = classes.trainer(
             model=model,
-            args=_training_args(run, model, out_dir),
+            args=_training_args(run, model, out_dir, classes.arguments),
             train_dataset=train_rows,
             loss=loss,
             evaluator=step_evaluator,
             callbacks=[step_metrics.StepMetricsCallback()],
         )
         trainer.train()
+        if run.model.lora is not None:
+            adapter_dir = models.save_adapter(model, out_dir / "adapter")
+            mlflow.set_tag("adapter_dir", str(adapter_dir.resolve()))
+            models.merge_adapters(model)  # model/ then loads like any checkpoint, e.g. through model.from_run
         model_dir = out_dir / "model"
         model.save(str(model_dir))
         mlflow.set_tag("model_dir", str(model_dir.resolve()))
@@ -214,7 +241,26 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         final = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
         _log_evaluation(final, run, protocol.name, out_dir)
         log.info("NDCG@10 %.4f -> %.4f on %s", base.metrics["ndcg_at_10"], final.metrics["ndcg_at_10"], protocol.name)
+
+        # 4. Optionally a reranker on top: trained here on the same rows, then retrieve-then-rerank.
+        if run.reranker.path is not None:
+            reranker = reranking.load_reranker(run.reranker, run.pixels)
+            if run.reranker.train:
+                callbacks = [step_metrics.StepMetricsCallback(prefix="reranker_")]
+                reranker_dir = reranking.train_reranker(
+                    reranker, train_rows_with_negatives(run), run.reranker, out_dir, run.trainer.seed,
+                    run.trainer.use_cpu, callbacks,
+                )  # fmt: skip
+                mlflow.set_tag("reranker_dir", str(reranker_dir.resolve()))
+            _rerank(run, protocol, final, out_dir, reranker)
         return final.metrics
+
+
+def train_rows_with_negatives(run: TrainRunConfig):
+    """The training rows with every negative the protocol knows of: the reranker learns from all of them."""
+    negatives = [f"negative_{k}" for k in range(run.dataset.protocol.num_negatives)]
+    columns = ["query", "image", *(negatives if run.dataset.format == "pairs" else [])]
+    return data.load_train_rows(dataclasses.replace(run.dataset, train_columns=columns))
 
 
 def run_mining(run: MineRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:

@@ -112,7 +112,7 @@ class MlflowParentRun(Callback):
         track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
         try:
             board = leaderboard.for_parent_run(
-                track, self.parent_run_id, name=sweep.name, base=sweep.leaderboard_base, kind=self.entry_kind
+                track, self.parent_run_id, name=sweep.name, base=sweep.leaderboard_base, run_kind=self.entry_kind
             )
             leaderboard.print_board(board)
         except leaderboard.LeaderboardError as error:  # e.g. every job was a dry run or logged nothing

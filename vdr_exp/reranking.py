@@ -1,0 +1,143 @@
+"""Retrieve-then-rerank with a multimodal CrossEncoder: build or load it, train it, re-score the top pages.
+
+The reranker reads (query, page image) pairs. It either comes as a saved CrossEncoder, or is built on a
+vision-language model in one of the two designs of the recipe's reranker section: a feature-extraction
+transformer with last-token pooling and a Dense score head ("dense"), or an any-to-any transformer whose
+logits for an answer token pair become the score ("logit").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from datasets import Dataset, Features, Value
+from datasets import Image as ImageFeature
+
+from vdr_exp.config import ConfigError, PixelsConfig, RerankerConfig
+from vdr_exp.evaluation import EvaluationResult
+from vdr_exp.metrics import HEADLINE, query_metrics
+from vdr_exp.models import pixel_processor_kwargs
+from vdr_exp.protocols import RetrievalProtocol
+
+log = logging.getLogger(__name__)
+
+
+def load_reranker(cfg: RerankerConfig, pixels: PixelsConfig, dtype: str = "float32"):
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from sentence_transformers.cross_encoder.modules import LogitScore
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    if cfg.path is None:
+        raise ConfigError("reranker.path is null; pick a reranker (reranker=...) or set reranker.path.")
+    if (cfg.fixture or cfg.path.startswith(("/", ".", "~"))) and not Path(cfg.path).exists():
+        raise ConfigError(f"reranker.path={cfg.path!r} does not exist; point it at a CrossEncoder folder or hub id.")
+    processor_kwargs = pixel_processor_kwargs(pixels)
+    model_kwargs = {"dtype": dtype}
+    if cfg.head == "saved":
+        return CrossEncoder(cfg.path, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs)
+    chat = {"chat_template": {"add_generation_prompt": True}}
+    if cfg.head == "dense":
+        transformer = Transformer(
+            cfg.path,
+            transformer_task="feature-extraction",
+            model_kwargs=model_kwargs,
+            processor_kwargs=processor_kwargs,
+            processing_kwargs=chat,
+            unpad_inputs=False,
+        )
+        width = transformer.get_embedding_dimension()
+        head = Dense(width, 1, activation_function=torch.nn.Identity(), module_output_name="scores")
+        return CrossEncoder(modules=[transformer, Pooling(width, pooling_mode="lasttoken"), head])
+    transformer = Transformer(
+        cfg.path, transformer_task="any-to-any", model_kwargs=model_kwargs, processor_kwargs=processor_kwargs
+    )
+    tokenizer = (
+        transformer.processor.tokenizer if hasattr(transformer.processor, "tokenizer") else transformer.processor
+    )
+    ids = [tokenizer.encode(token, add_special_tokens=False) for token in (cfg.true_token, cfg.false_token)]
+    if any(len(i) != 1 for i in ids):
+        raise ConfigError(f"reranker answer tokens {cfg.true_token!r}/{cfg.false_token!r} must be single tokens.")
+    return CrossEncoder(modules=[transformer, LogitScore(ids[0][0], ids[1][0])])
+
+
+def pair_rows(rows: Dataset, num_negatives: int) -> Dataset:
+    """(query, page, label) pairs from recipe-schema rows: the positive labelled 1, each negative 0."""
+    negatives = [c for c in rows.column_names if c.startswith("negative_")][:num_negatives]
+    pairs = {"query": [], "image": [], "label": []}
+    for row in rows:
+        for column, label in (("image", 1.0), *((c, 0.0) for c in negatives)):
+            pairs["query"].append(row["query"])
+            pairs["image"].append(row[column])
+            pairs["label"].append(label)
+    features = Features({"query": Value("string"), "image": ImageFeature(), "label": Value("float32")})
+    return Dataset.from_dict(pairs, features=features)
+
+
+def train_reranker(reranker, rows: Dataset, cfg: RerankerConfig, out_dir: Path, seed: int, use_cpu: bool, callbacks):
+    """Binary cross-entropy on the pairs with the library's CrossEncoder trainer; saves to ``out_dir``."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    num_negatives = sum(c.startswith("negative_") for c in rows.column_names)
+    if num_negatives == 0:
+        raise ConfigError("training a reranker needs negatives: use a dataset with negative_0.. columns.")
+    pairs = pair_rows(rows, num_negatives)
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(out_dir / "reranker-checkpoints"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        seed=seed,
+        use_cpu=use_cpu,
+        save_strategy="no",
+        logging_steps=1,
+        report_to="none",
+    )
+    trainer = CrossEncoderTrainer(
+        model=reranker, args=args, train_dataset=pairs, loss=BinaryCrossEntropyLoss(reranker), callbacks=callbacks
+    )
+    trainer.train()
+    reranker.save(str(out_dir / "reranker"))
+    return out_dir / "reranker"
+
+
+def rerank(
+    reranker, protocol: RetrievalProtocol, retrieved: EvaluationResult, top_k: int, batch_size: int
+) -> EvaluationResult:
+    """Re-score each query's top ``top_k`` retrieved pages; metrics over the new order of those pages."""
+    started = time.perf_counter()
+    top = retrieved.rankings[retrieved.rankings["rank"] <= top_k]
+    per_query, ranking_rows = [], []
+    for query_id, group in top.groupby("query_id", sort=False):
+        doc_ids = list(group.sort_values("rank")["doc_id"])
+        pairs = [(protocol.queries[query_id], protocol.corpus[doc]) for doc in doc_ids]
+        scores = reranker.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+        # Stable order: ties keep the retriever's order.
+        order = sorted(range(len(doc_ids)), key=lambda i: -float(scores[i]))
+        ranked = [doc_ids[i] for i in order]
+        per_query.append({"query_id": query_id, **query_metrics(ranked, protocol.qrels[query_id])})
+        ranking_rows += [
+            {"query_id": query_id, "rank": r + 1, "doc_id": doc_ids[i], "score": float(scores[i])}
+            for r, i in enumerate(order)
+        ]
+    table = pd.DataFrame(per_query)
+    metrics = {m: float(table[m].mean()) for m in HEADLINE}
+    table.insert(1, "query", [protocol.queries[q] for q in table["query_id"]])
+    table.insert(
+        2, "relevant_doc_ids", [";".join(d for d, g in protocol.qrels[q].items() if g > 0) for q in table["query_id"]]
+    )
+    table = table[
+        ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
+    ].rename(columns={"mrr_at_10": "rr_at_10"})
+    matryoshka = pd.DataFrame([{"dim": retrieved.dim, **{m: metrics[m] for m in ("ndcg_at_10", "mrr_at_10")}}])
+    matryoshka["map_at_100"], matryoshka["recall_at_10"] = metrics["map_at_100"], metrics["recall_at_10"]
+    elapsed = time.perf_counter() - started
+    return EvaluationResult(
+        metrics, table, pd.DataFrame(ranking_rows), matryoshka, retrieved.qrels, retrieved.dim, elapsed
+    )
