@@ -251,6 +251,8 @@ class EvaluateRunConfig:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     # Print what would run (every job of a sweep, with resolved values) and load nothing.
     dry_run: bool = False
+    # Sweeps skip jobs whose identical config already has a FINISHED run; force=true runs them anyway.
+    force: bool = False
     run_name: str | None = None
     run_kind: str = "evaluate"
 

@@ -52,6 +52,9 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
     from datasets import load_dataset
 
     if not Path(path).expanduser().is_dir():
+        from vdr_exp import hub
+
+        hub.ensure_available(path, "dataset", "dataset.path")
         return load_dataset(path, config_name, split=split)
     # no_checks: the stale cache also remembers the old split sizes and would reject the new files.
     return load_dataset(path, config_name, split=split, download_mode="force_redownload", verification_mode="no_checks")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -10,7 +11,7 @@ from typing import TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp import job_context
+from vdr_exp import completed, job_context, redact
 from vdr_exp.config import ConfigError, flatten
 from vdr_exp.job_context import JobContext
 
@@ -25,8 +26,8 @@ DRY_RUN_SECTIONS = ("model", "dataset", "pixels", "loss", "trainer", "reranker",
 def describe_job(cfg: DictConfig, job: JobContext) -> str:
     """The resolved values of one job, one ``key=value`` per line, for dry runs and logs."""
     header = "[dry run] job" + (f" #{job.job_num}" if job.job_num is not None else "")
-    header += f": {' '.join(job.overrides) or '(no overrides)'}"
-    tree = OmegaConf.to_container(cfg, resolve=True)
+    header += f": {' '.join(redact.redact_overrides(job.overrides)) or '(no overrides)'}"
+    tree = redact.redact_tree(OmegaConf.to_container(cfg, resolve=True))
     lines = [header]
     for section in DRY_RUN_SECTIONS:
         if section in tree:
@@ -50,6 +51,25 @@ def quiet_libraries() -> None:
         pass
 
 
+def _record_invalid_config(cfg: DictConfig, context: JobContext, error: ConfigError) -> None:
+    """A config that composes but fails validation still leaves a FAILED run saying why (no model loaded)."""
+    from vdr_exp import tracking
+    from vdr_exp.config import TrackingConfig
+
+    try:
+        track = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), cfg.tracking))
+        tags = {
+            "run_kind": str(cfg.get("run_kind", "?")),
+            "hydra_overrides": " ".join(redact.redact_overrides(context.overrides)) or "(none)",
+        }
+        with tracking.tracked_run(track, "invalid-config", tags, context.parent_run_id):
+            raise error
+    except ConfigError:
+        pass  # recorded; the caller reports it
+    except Exception as failure:  # noqa: BLE001 - never hide the config error behind a tracking error
+        log.warning("could not record the failed run: %s", failure)
+
+
 def run_job(cfg: DictConfig, load: Callable[[DictConfig], RunConfig], import_job: Callable[[], Job]) -> float | None:
     """Validate ``cfg`` with ``load``, then run the job in Hydra's run directory; return NDCG@10 for sweepers.
 
@@ -59,10 +79,23 @@ def run_job(cfg: DictConfig, load: Callable[[DictConfig], RunConfig], import_job
     quiet_libraries()
     context = job_context.from_hydra()
     try:
-        run = load(cfg)
+        try:
+            run = load(cfg)
+        except ConfigError as error:
+            if not cfg.get("dry_run"):
+                _record_invalid_config(cfg, context, error)
+            raise
         if cfg.dry_run:
             print(describe_job(cfg, context), flush=True)
             return 0.0  # optimising sweepers (Optuna) need a finite number to go on proposing trials
+        fingerprint = completed.config_fingerprint(cfg, completed.model_source(run))
+        context = dataclasses.replace(context, fingerprint=fingerprint)
+        if context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
+            done = completed.find_finished(run.tracking, context.fingerprint, run.run_kind)
+            if done is not None:
+                completed.record_skip(run.tracking, context.parent_run_id, context.job_num, done)
+                print(f"skipped: identical config already FINISHED as run {done.info.run_id} (force=true reruns)")
+                return done.data.metrics.get("ndcg_at_10")
         metrics = import_job()(run, cfg, context)
     except ConfigError as error:
         log.error("%s", error)

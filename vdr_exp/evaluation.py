@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from sentence_transformers import SentenceTransformer
 
+from vdr_exp.config import ConfigError
 from vdr_exp.metrics import HEADLINE, query_metrics, rank_documents
 from vdr_exp.protocols import RetrievalProtocol
 
@@ -71,7 +72,7 @@ def evaluate(
     widths = [full] if multi_vector else sorted({full, *(dims or [])}, reverse=True)
     too_wide = [w for w in widths if w > full]
     if too_wide:  # checked before encoding: a bad override should not cost a full corpus encode
-        raise ValueError(f"eval dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
+        raise ConfigError(f"eval.dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
     started = time.perf_counter()
     query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
     doc_ids = list(protocol.corpus)

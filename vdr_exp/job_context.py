@@ -29,6 +29,8 @@ class JobContext:
     choices: dict[str, str] = field(default_factory=dict)
     # The overrides this job differs by from its sibling jobs, e.g. "loss=mnrl trainer.learning_rate=3e-05".
     sweep_params: str = ""
+    # Hash of the resolved config without volatile keys (vdr_exp.completed); tagged on the run.
+    fingerprint: str = ""
 
 
 def override_key(override: str) -> str:

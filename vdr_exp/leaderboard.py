@@ -89,6 +89,8 @@ def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
             f"experiment {run_filter.experiment!r} is not in this store; pass --experiment or --tracking-uri."
         )
     runs = client.search_runs([experiment.experiment_id], run_filter.mlflow_filter(), max_results=50_000)
+    if run_filter.parent_run_id:  # jobs the sweep skipped count with the FINISHED runs they matched
+        runs += _skipped_runs(client, run_filter, {r.info.run_id for r in runs})
     runs = [r for r in runs if r.data.tags.get("run_kind") in ("evaluate", "train")]  # never sweep parents
     if not runs:
         raise LeaderboardError(
@@ -96,6 +98,19 @@ def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
             "check --parent/--sweep/--tag/--run-kind (training sweeps need --run-kind train)."
         )
     return runs
+
+
+def _skipped_runs(client: MlflowClient, run_filter: RunFilter, seen: set[str]) -> list[Run]:
+    parent = client.get_run(run_filter.parent_run_id)
+    found = []
+    for key, run_id in parent.data.tags.items():
+        if key.startswith("skipped.") and run_id not in seen:
+            run = client.get_run(run_id)
+            kind_ok = run_filter.run_kind == "all" or run.data.tags.get("run_kind") == run_filter.run_kind
+            if run.info.status == "FINISHED" and kind_ok:
+                found.append(run)
+                seen.add(run_id)
+    return found
 
 
 def _float(value: str | None) -> float:

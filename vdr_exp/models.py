@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from sentence_transformers import SentenceTransformer
 
+from vdr_exp import hub
 from vdr_exp.config import ConfigError, LoraConfig, ModelConfig, PixelsConfig
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
         paths = [("model.router.text_path", cfg.router.text_path), ("model.router.image_path", cfg.router.image_path)]
     for key, value in paths:
         _check_local_path(cfg, value, key)
+        hub.ensure_available(value, "model", key)
     attn = choose_attention(cfg.attn_implementation)
     log.info("attention backend: %s (requested %s)", attn, cfg.attn_implementation)
     model_kwargs = {"attn_implementation": attn, "dtype": cfg.dtype, **cfg.model_kwargs}

@@ -22,6 +22,7 @@ from vdr_exp import (
     mining,
     models,
     mteb_results,
+    redact,
     reranking,
     run_refs,
     step_metrics,
@@ -49,7 +50,7 @@ def _tags(run: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
         "pixel_budget": run.pixels.name,
         "family": family(run),
         "git_commit": tracking.git_commit(cwd),
-        "hydra_overrides": " ".join(job.overrides) or "(none)",
+        "hydra_overrides": " ".join(redact.redact_overrides(job.overrides)) or "(none)",
     }
     if "experiment" in job.choices:
         tags["experiment_preset"] = job.choices["experiment"]
@@ -58,14 +59,17 @@ def _tags(run: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
     if job.job_num is not None:
         tags["hydra_job_num"] = str(job.job_num)
     if job.sweep_params:
-        tags["sweep_params"] = job.sweep_params
+        tags["sweep_params"] = " ".join(redact.redact_overrides(job.sweep_params.split()))
+    if job.fingerprint:
+        tags["config_fingerprint"] = job.fingerprint
     return tags
 
 
 def _write_config(raw: DictConfig, overrides: list[str], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(raw, resolve=True))
-    (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))
+    resolved = redact.redact_tree(OmegaConf.to_container(raw, resolve=True))
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(redact.redact_overrides(overrides))))
 
 
 def _log_evaluation(
@@ -86,7 +90,7 @@ def _start(run: EvaluateRunConfig, raw: DictConfig, job: JobContext):
 
 
 def _log_config(raw: DictConfig, out_dir: Path) -> None:
-    tracking.log_params(flatten(OmegaConf.to_container(raw, resolve=True)))
+    tracking.log_params(flatten(redact.redact_tree(OmegaConf.to_container(raw, resolve=True))))
     mlflow.log_artifact(str(out_dir / "config.yaml"))
     mlflow.log_artifact(str(out_dir / "overrides.yaml"))
 
@@ -224,9 +228,10 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             train_dataset=train_rows,
             loss=loss,
             evaluator=step_evaluator,
-            callbacks=[step_metrics.StepMetricsCallback()],
+            callbacks=[step_metrics.StepMetricsCallback(), guard := step_metrics.DivergenceGuard()],
         )
         trainer.train()
+        guard.raise_if_diverged()
         if run.model.lora is not None:
             adapter_dir = models.save_adapter(model, out_dir / "adapter")
             mlflow.set_tag("adapter_dir", str(adapter_dir.resolve()))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vdr_exp.config import InputError
+
 
 @dataclass(frozen=True)
 class RetrievalProtocol:
@@ -43,7 +45,7 @@ def hard_negatives_protocol(rows, num_negatives: int = 4, name: str = "vdr-eval-
         c for c in ("query", "image", *(f"negative_{k}" for k in range(num_negatives))) if c not in rows.column_names
     ]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"dataset lacks columns {missing} needed by the hard-negatives protocol; "
             f"it has {rows.column_names}. Lower the protocol's num_negatives or fix the dataset."
         )

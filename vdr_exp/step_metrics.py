@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import mlflow
 from transformers import TrainerCallback
+
+from vdr_exp.config import ConfigError
 
 
 class StepMetricsCallback(TrainerCallback):
@@ -30,3 +34,30 @@ class StepMetricsCallback(TrainerCallback):
                 metrics[f"train_{key}"] = value
         if metrics:
             mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in metrics.items()}, step=state.global_step)
+
+
+class LossDiverged(ConfigError):
+    """Training produced a NaN or infinite loss; the message says at which step and what to change."""
+
+
+class DivergenceGuard(TrainerCallback):
+    """Stops training at the first logged NaN/inf loss or gradient norm instead of wasting the rest of the run."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.value: str | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        for key in ("loss", "grad_norm"):  # NaN weights can show as a NaN gradient norm before the loss
+            value = logs.get(key)
+            if isinstance(value, int | float) and not math.isfinite(value) and self.step is None:
+                self.step, self.value = state.global_step, f"{key} {value}"
+                control.should_training_stop = True
+
+    def raise_if_diverged(self) -> None:
+        if self.step is not None:
+            raise LossDiverged(
+                f"training diverged ({self.value}) at step {self.step} and was stopped; lower "
+                "trainer.learning_rate (or loss.scale), or check the data. No model was saved."
+            )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp import tracking
+from vdr_exp import redact, tracking
 from vdr_exp.config import SweepConfig, TrackingConfig
 from vdr_exp.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
@@ -48,6 +49,8 @@ class MlflowParentRun(Callback):
         self.client: MlflowClient | None = None
         self.parent_run_id: str | None = None
         self.entry_kind = "evaluate"
+        self.interrupted = False
+        self._previous_sigint = signal.default_int_handler
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
@@ -70,7 +73,7 @@ class MlflowParentRun(Callback):
             "sweep": sweep.name or "(command line)",
             "sweep_dir": str(sweep_dir),
             "sweep_params": ", ".join(keys),
-            "hydra_overrides": " ".join(task_overrides) or "(none)",
+            "hydra_overrides": " ".join(redact.redact_overrides(task_overrides)) or "(none)",
             "entry_point": f"vdr_exp.{self.entry_kind}",
             "git_commit": tracking.git_commit(Path.cwd()),
         }
@@ -78,6 +81,7 @@ class MlflowParentRun(Callback):
         self.parent_run_id = run.info.run_id
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         atexit.register(self._end_if_unfinished)  # a job that raises ends the sweep before on_multirun_end
+        self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "mlflow_parent_run_id").write_text(self.parent_run_id + "\n")
         self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(config.hydra.sweeper), "sweeper.yaml")
@@ -95,7 +99,7 @@ class MlflowParentRun(Callback):
 
     def _train(self, overrides: list[str]) -> None:
         """A prerequisite training, run exactly as a user would run it; it becomes a child of the parent."""
-        print("training first: python -m vdr_exp.train " + " ".join(overrides), flush=True)
+        print("training first: python -m vdr_exp.train " + " ".join(redact.redact_overrides(overrides)), flush=True)
         env = {k: v for k, v in os.environ.items() if k != SWEEP_KEYS_ENV}
         done = subprocess.run([sys.executable, "-m", "vdr_exp.train", *overrides], env=env)
         if done.returncode != 0:
@@ -126,8 +130,19 @@ class MlflowParentRun(Callback):
             self.client.set_tag(self.parent_run_id, "error", error[:5000])
         self.client.set_terminated(self.parent_run_id, status=status)
         os.environ.pop(PARENT_RUN_ENV, None)
+        signal.signal(signal.SIGINT, self._previous_sigint)
         self.parent_run_id = None
 
+    def _on_sigint(self, signum, frame) -> None:
+        """Ctrl-C: remember it, so the parent ends KILLED rather than FAILED; then interrupt as usual."""
+        self.interrupted = True
+        signal.signal(signal.SIGINT, self._previous_sigint)
+        raise KeyboardInterrupt
+
     def _end_if_unfinished(self) -> None:
-        if self.parent_run_id is not None:
+        if self.parent_run_id is None:
+            return
+        if self.interrupted:
+            self._end("KILLED", "the sweep was interrupted (Ctrl-C)")
+        else:
             self._end("FAILED", "a job of this sweep failed; see its child run")

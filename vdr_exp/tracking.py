@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow.entities import Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
@@ -27,8 +29,18 @@ def tracking_uri(cfg: TrackingConfig) -> str:
 def client_for(cfg: TrackingConfig) -> MlflowClient:
     """A client on the configured store; the SQLite file's folder is created on first use."""
     if not cfg.tracking_uri:
-        Path(cfg.store).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        store = Path(cfg.store).expanduser().resolve()
+        store.parent.mkdir(parents=True, exist_ok=True)
+        _write_ahead_log(store)
     return MlflowClient(tracking_uri=tracking_uri(cfg))
+
+
+def _write_ahead_log(store: Path) -> None:
+    """WAL journal: parallel jobs (joblib, submitit_local) read while one writes, and wait up to 30 s for a
+    write lock instead of failing. Persistent in the file; set once. Many writers: use a server."""
+    with sqlite3.connect(store, timeout=30) as connection:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
 
 
 def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
@@ -38,7 +50,13 @@ def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
     artifact_location = None
     if not cfg.tracking_uri:  # local store: keep artifacts beside it, never in ./mlruns
         artifact_location = Path(cfg.artifact_root).expanduser().resolve().as_uri()
-    return client.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+    try:
+        return client.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+    except MlflowException:  # a parallel job created it first
+        found = client.get_experiment_by_name(cfg.experiment_name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def log_params(params: Mapping[str, str]) -> None:
