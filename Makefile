@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FIXTURES ?= outputs/fixtures
-PYTEST_ARGS ?=
+# `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
+PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: setup test fixtures demo ui lint format clean
 

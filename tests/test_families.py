@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from entrypoints import run_entry, runs_in, store_client
 
+pytestmark = pytest.mark.slow  # about 2.5 minutes: CI runs it, `make test` leaves it out
+
 FAMILIES = {
     "experiment=offline_demo": "single-vector",
     "experiment=offline_reranked": "single-vector",
@@ -19,7 +21,7 @@ FAMILIES = {
 
 @pytest.fixture(scope="session")
 def families(tmp_path_factory, fixture_paths) -> Path:
-    """`python -m vdr_exp.train sweep=offline_families`: 16 training steps per family on CPU."""
+    """`python -m vdr_exp.train sweep=offline_families`: 8 training steps per family on CPU."""
     workdir = tmp_path_factory.mktemp("families")
     result = run_entry("vdr_exp.train", ["sweep=offline_families"], workdir, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-4000:]

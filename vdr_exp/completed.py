@@ -1,7 +1,7 @@
 """Skip what is already done: a job whose resolved config already has a FINISHED run is not run again.
 
 The fingerprint is a hash of the resolved config without the keys that say where things are logged or how
-the job was launched (tracking, sweep bookkeeping, dry_run, force, run_name): two jobs with the same
+the job was launched (tracking, sweep bookkeeping, dry_run, force, run_name, resume): two jobs with the same
 fingerprint train and evaluate the same thing. Every run is tagged with it; ``force=true`` runs anyway.
 """
 
@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp import tracking
 from vdr_exp.config import TrackingConfig
 
-VOLATILE_KEYS = ("tracking", "sweep", "dry_run", "force", "run_name")
+VOLATILE_KEYS = ("tracking", "sweep", "dry_run", "force", "run_name", "resume")
 
 
 def config_fingerprint(cfg: DictConfig, model_source: str | None = None) -> str:

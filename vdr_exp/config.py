@@ -262,6 +262,8 @@ class TrainRunConfig(EvaluateRunConfig):
     loss: LossConfig = MISSING
     trainer: TrainerConfig = MISSING
     run_kind: str = "train"
+    # The MLflow run id of an interrupted training run to continue from its last checkpoint, in that run.
+    resume: str | None = None
 
 
 @dataclass

@@ -51,6 +51,7 @@ def _tags(run: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
         "family": family(run),
         "git_commit": tracking.git_commit(cwd),
         "hydra_overrides": " ".join(redact.redact_overrides(job.overrides)) or "(none)",
+        "run_dir": str(job.out_dir.resolve()),
     }
     if "experiment" in job.choices:
         tags["experiment_preset"] = job.choices["experiment"]
@@ -83,14 +84,16 @@ def _log_evaluation(
         mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)
 
 
-def _start(run: EvaluateRunConfig, raw: DictConfig, job: JobContext):
+def _start(run: EvaluateRunConfig, raw: DictConfig, job: JobContext, resume_run_id: str | None = None):
     _write_config(raw, job.overrides, job.out_dir)
     run_name = run.run_name or f"{run.run_kind}-{run.model.name}-{run.dataset.name}-{run.pixels.name}"
-    return tracking.tracked_run(run.tracking, run_name, _tags(run, job, Path.cwd()), job.parent_run_id)
+    tags = _tags(run, job, Path.cwd())
+    return tracking.tracked_run(run.tracking, run_name, tags, job.parent_run_id, resume_run_id)
 
 
-def _log_config(raw: DictConfig, out_dir: Path) -> None:
-    tracking.log_params(flatten(redact.redact_tree(OmegaConf.to_container(raw, resolve=True))))
+def _log_config(raw: DictConfig, out_dir: Path, resumed: bool = False) -> None:
+    if not resumed:  # a resumed run keeps its params (MLflow params are write-once; the config is the same)
+        tracking.log_params(flatten(redact.redact_tree(OmegaConf.to_container(raw, resolve=True))))
     mlflow.log_artifact(str(out_dir / "config.yaml"))
     mlflow.log_artifact(str(out_dir / "overrides.yaml"))
 
@@ -192,10 +195,53 @@ def _training_args(run: TrainRunConfig, model, out_dir: Path, args_class):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ResumePoint:
+    run_id: str
+    out_dir: Path
+    checkpoint: Path
+    has_base: bool
+
+
+def resume_point(run: TrainRunConfig, job: JobContext) -> ResumePoint:
+    """Where an interrupted training run stopped: its folder and last checkpoint; checked to be the same job."""
+    client = tracking.client_for(run.tracking)
+    try:
+        earlier = client.get_run(run.resume)
+    except Exception:  # noqa: BLE001 - any lookup failure means the id is not usable here
+        raise ConfigError(
+            f"resume={run.resume!r} is not a run in this MLflow store; copy the run id from the UI."
+        ) from None
+    tags = earlier.data.tags
+    if tags.get("run_kind") != "train" or earlier.info.status == "FINISHED":
+        raise ConfigError(
+            f"resume={run.resume!r} is a {earlier.info.status} {tags.get('run_kind')} run; resume an interrupted training run."
+        )
+    if tags.get("config_fingerprint") not in (None, job.fingerprint):
+        raise ConfigError(
+            f"resume={run.resume!r} was started with another config ({tags.get('hydra_overrides')}); "
+            "resume with the same overrides."
+        )
+    out_dir = Path(tags["run_dir"])
+    checkpoints = sorted(out_dir.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    if not checkpoints:
+        raise ConfigError(
+            f"run {run.resume} saved no checkpoint in {out_dir / 'checkpoints'}; nothing to resume from "
+            "(trainer.save_strategy=steps saves them)."
+        )
+    return ResumePoint(earlier.info.run_id, out_dir, checkpoints[-1], "base_ndcg_at_10" in earlier.data.metrics)
+
+
 def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
+    resume = resume_point(run, job) if run.resume else None
+    if resume is not None:  # continue in the interrupted run's folder and MLflow run
+        job = dataclasses.replace(job, out_dir=resume.out_dir)
+        log.info("resuming run %s from %s", resume.run_id, resume.checkpoint)
     out_dir = job.out_dir
-    with _start(run, raw, job):
-        _log_config(raw, out_dir)
+    with _start(run, raw, job, resume.run_id if resume else None):
+        _log_config(raw, out_dir, resumed=resume is not None)
+        if resume is not None:
+            mlflow.set_tag("resumed_from", str(resume.checkpoint))
         _prepare_fixtures(run)
         loaded = _load_model(run)
         model = loaded.model
@@ -204,10 +250,11 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         loss = losses.build_loss(model, run.loss)
         dims = run.eval.dims or run.loss.matryoshka_dims
 
-        # 1. The model as it comes, on the same protocol the final model will face.
-        base = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
-        _log_evaluation(base, run, protocol.name, out_dir / "base", prefix="base_")
-        log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
+        # 1. The model as it comes, on the same protocol the final model will face (once per run).
+        if resume is None or not resume.has_base:
+            base = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
+            _log_evaluation(base, run, protocol.name, out_dir / "base", prefix="base_")
+            log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
 
         # 2. Train (all weights, or LoRA adapters only), with the library's IR evaluator along the way.
         if run.model.lora is not None:
@@ -230,7 +277,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             evaluator=step_evaluator,
             callbacks=[step_metrics.StepMetricsCallback(), guard := step_metrics.DivergenceGuard()],
         )
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
         guard.raise_if_diverged()
         if run.model.lora is not None:
             adapter_dir = models.save_adapter(model, out_dir / "adapter")
@@ -245,7 +292,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         # 3. The final model, every metric and artifact.
         final = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
         _log_evaluation(final, run, protocol.name, out_dir)
-        log.info("NDCG@10 %.4f -> %.4f on %s", base.metrics["ndcg_at_10"], final.metrics["ndcg_at_10"], protocol.name)
+        log.info("NDCG@10 %.4f after training on %s", final.metrics["ndcg_at_10"], protocol.name)
 
         # 4. Optionally a reranker on top: trained here on the same rows, then retrieve-then-rerank.
         if run.reranker.path is not None:

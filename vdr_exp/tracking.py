@@ -81,15 +81,28 @@ def git_commit(cwd: Path) -> str:
 
 @contextmanager
 def tracked_run(
-    cfg: TrackingConfig, run_name: str | None, tags: Mapping[str, str], parent_run_id: str | None = None
+    cfg: TrackingConfig,
+    run_name: str | None,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
 ) -> Iterator[str]:
     """Start a run and always end it: FINISHED, FAILED (with the error recorded) or KILLED on Ctrl-C.
 
     With ``parent_run_id`` (a sweep's parent) the run is its child: MLflow's UI nests it under the parent.
+    With ``resume_run_id`` an earlier run is reopened, so a resumed training continues the same run.
     """
     experiment_id = ensure_experiment(client_for(cfg), cfg)
     mlflow.set_tracking_uri(tracking_uri(cfg))
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags), parent_run_id=parent_run_id)
+    if resume_run_id:
+        client = client_for(cfg)
+        if "error" in client.get_run(resume_run_id).data.tags:
+            client.delete_tag(resume_run_id, "error")  # the interruption it recorded is over
+        run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
+    else:
+        run = mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags=dict(tags), parent_run_id=parent_run_id
+        )
     log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, tracking_uri(cfg))
     try:
         yield run.info.run_id

@@ -1,0 +1,253 @@
+"""Parallel launchers, skipping completed jobs, bad input, interruptions and secrets: nothing lost or misreported."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from datasets import Dataset, Features, Value
+from datasets import Image as ImageFeature
+from entrypoints import run_entry, runs_in, store_client
+from PIL import Image
+
+FOUR_JOBS = [
+    "-m",
+    "experiment=offline_eval",
+    "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
+    "pixels=fixture_small,side_256",
+    "dataset.max_eval_rows=16",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=4",
+]
+
+
+def _children(workdir: Path, parent_id: str):
+    return [r for r in runs_in(workdir) if r.data.tags.get("mlflow.parentRunId") == parent_id]
+
+
+@pytest.mark.slow
+def test_four_parallel_jobs_then_skip_then_force(tmp_path, fixture_paths):
+    first = run_entry("vdr_exp.evaluate", FOUR_JOBS, tmp_path, fixture_paths.root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (parent,) = runs_in(tmp_path, "sweep")
+    children = _children(tmp_path, parent.info.run_id)
+    assert len(children) == 4 and all(r.info.status == "FINISHED" and "ndcg_at_10" in r.data.metrics for r in children)
+    assert len({r.data.tags["config_fingerprint"] for r in children}) == 4
+
+    again = run_entry("vdr_exp.evaluate", FOUR_JOBS, tmp_path, fixture_paths.root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped: identical config already FINISHED") == 4
+    second = runs_in(tmp_path, "sweep")[-1]
+    assert not _children(tmp_path, second.info.run_id)
+    skipped = {v for k, v in second.data.tags.items() if k.startswith("skipped.")}
+    assert skipped == {r.info.run_id for r in children}
+    assert "| tiny_qwen3_vl_4x" in again.stdout  # the leaderboard still lists the skipped jobs' runs
+
+    forced = run_entry("vdr_exp.evaluate", [*FOUR_JOBS, "force=true"], tmp_path, fixture_paths.root)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    third = runs_in(tmp_path, "sweep")[-1]
+    assert len(_children(tmp_path, third.info.run_id)) == 4
+    assert not [r for r in runs_in(tmp_path) if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_submitit_local_jobs_finish_under_their_parent(tmp_path, fixture_paths):
+    overrides = [
+        "-m",
+        "experiment=offline_eval",
+        "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
+        "dataset.max_eval_rows=16",
+        "hydra/launcher=submitit_local",
+    ]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (parent,) = runs_in(tmp_path, "sweep")
+    children = _children(tmp_path, parent.info.run_id)
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+
+
+def _pairs_dataset(root: Path, query: str = "a query", image: bytes | None = None) -> Path:
+    """A one-config dataset in the recipe's schema; the second row can carry a bad query or image."""
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(good, format="PNG")
+    columns = ["query", "image", *(f"negative_{k}" for k in range(4))]
+    rows = {c: [] for c in columns}
+    for q, img in (("fine query", good.getvalue()), (query, image if image is not None else good.getvalue())):
+        rows["query"].append(q)
+        for c in columns[1:]:
+            rows[c].append({"bytes": img, "path": None})
+    features = Features({c: Value("string") if c == "query" else ImageFeature() for c in columns})
+    from vdr_exp.dataset_folder import write_dataset_folder
+
+    return write_dataset_folder(root, {"eval": Dataset.from_dict(rows, features=features)}, "# bad data")
+
+
+def _bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    return {
+        "min_pixels above max_pixels": (["pixels.min_pixels=99999999"], "pixels.min_pixels (99999999)"),
+        "missing dataset columns": (["dataset.protocol.num_negatives=6"], "lacks columns ['negative_4', 'negative_5']"),
+        "corrupt image": (
+            [f"dataset.path={_pairs_dataset(tmp_path / 'corrupt', image=b'not an image')}"],
+            "row 1, column 'image' is not a readable image",
+        ),
+        "empty image": (
+            [f"dataset.path={_pairs_dataset(tmp_path / 'empty', image=b'')}"],
+            "row 1, column 'image' is not a readable image",
+        ),
+        "empty query": (
+            [f"dataset.path={_pairs_dataset(tmp_path / 'noquery', query='  ')}"],
+            "row 1 has an empty query",
+        ),
+        "missing model path": (["model=custom", f"model.path={tmp_path / 'nothing'}"], "does not exist"),
+        "hub model not available offline": (
+            ["model=qwen3_vl_embedding_2b"],
+            "is not in the local cache and HF_HUB_OFFLINE is set",
+        ),
+    }
+
+
+BAD_CASE_NAMES = [
+    "min_pixels above max_pixels",
+    "missing dataset columns",
+    "corrupt image",
+    "empty image",
+    "empty query",
+    "missing model path",
+    "hub model not available offline",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASE_NAMES)
+def test_bad_input_fails_with_one_line_and_a_failed_run(tmp_path, fixture_paths, case):
+    overrides, message = _bad_cases(tmp_path)[case]
+    if "dataset.path=" in overrides[0]:
+        overrides = [*overrides, "dataset.eval_config=eval", "dataset.max_eval_rows=null"]
+    result = run_entry("vdr_exp.evaluate", ["experiment=offline_eval", *overrides], tmp_path, fixture_paths.root)
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0]
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FAILED" and message in run.data.tags["error"]
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_unknown_group_option_is_refused_before_any_run(tmp_path, fixture_paths):
+    result = run_entry("vdr_exp.evaluate", ["experiment=offline_eval", "model=nope"], tmp_path, fixture_paths.root)
+    assert result.returncode != 0 and "Could not find 'model/nope'" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists() or not runs_in(tmp_path)
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_training_and_says_so(tmp_path, fixture_paths):
+    overrides = [
+        "experiment=offline_demo",
+        "trainer.learning_rate=1e12",
+        "trainer.max_steps=8",
+        "trainer.logging_steps=1",
+        "trainer.per_device_train_batch_size=8",
+        "loss.mini_batch_size=8",
+        "dataset.max_train_rows=64",
+        "dataset.max_eval_rows=8",
+    ]
+    result = run_entry("vdr_exp.train", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: training diverged" in result.stderr
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FAILED" and "diverged" in run.data.tags["error"]
+    assert not (tmp_path / "run" / "model").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_run_killed(tmp_path, fixture_paths):
+    cmd = [
+        sys.executable,
+        "-m",
+        "vdr_exp.train",
+        "experiment=offline_demo",
+        f"fixtures.root={fixture_paths.root}",
+        f"tracking.store={tmp_path / 'mlflow.db'}",
+        f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that started pytest in the background may ignore SIGINT, and children inherit that:
+        # give the run the default disposition a terminal gives it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "run" / "base" / "metrics.csv").exists():
+        time.sleep(0.5)  # wait until the run is well under way (base evaluation written, training starting)
+    assert process.poll() is None, process.stderr.read()[-2000:]
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=120)
+    assert process.returncode != 0
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "KILLED" and "KeyboardInterrupt" in run.data.tags["error"]
+
+
+def test_secrets_never_reach_params_tags_or_files(tmp_path, fixture_paths):
+    secret = "hf_thisisnotarealtoken123"
+    overrides = ["experiment=offline_eval", "dataset.max_eval_rows=8", f"+model.model_kwargs.token={secret}"]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = runs_in(tmp_path)
+    assert run.data.params["model.model_kwargs.token"] == "***"
+    assert secret not in str(run.data.params) and secret not in str(run.data.tags)
+    for path in (tmp_path / "run").rglob("*.yaml"):
+        if ".hydra" not in path.parts:  # Hydra's own bookkeeping copies the command line verbatim
+            assert secret not in path.read_text(), path
+    client = store_client(tmp_path)
+    assert secret not in client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / "dl")) and (
+        secret not in Path(tmp_path / "dl" / "config.yaml").read_text()
+    )
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_checkpoint_into_the_same_run(tmp_path, fixture_paths):
+    overrides = ["experiment=offline_demo", "trainer.save_strategy=steps"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vdr_exp.train",
+        *overrides,
+        f"fixtures.root={fixture_paths.root}",
+        f"tracking.store={tmp_path / 'mlflow.db'}",
+        f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(
+        (tmp_path / "run" / "checkpoints").glob("checkpoint-*/trainer_state.json")
+    ):
+        time.sleep(0.5)
+    process.kill()  # SIGKILL: no handler runs, the MLflow run stays RUNNING, as after a crash or preemption
+    process.wait(timeout=60)
+    (killed,) = runs_in(tmp_path)
+    assert killed.info.status == "RUNNING"
+
+    result = run_entry("vdr_exp.train", [*overrides, f"resume={killed.info.run_id}"], tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = store_client(tmp_path)
+    resumed = client.get_run(killed.info.run_id)
+    assert resumed.info.status == "FINISHED" and resumed.data.tags["resumed_from"].endswith("checkpoint-16")
+    steps = sorted(m.step for m in client.get_metric_history(killed.info.run_id, "train_loss"))
+    assert steps[-1] == 64 and len(set(steps)) == len(steps)  # one history, continued
+    # Deterministic resume: the same final NDCG@10 as the uninterrupted offline demo.
+    assert resumed.data.metrics["ndcg_at_10"] == pytest.approx(0.2288, abs=0.02)
+    assert (tmp_path / "run" / "model" / "modules.json").is_file()
+    assert len(runs_in(tmp_path)) == 1
