@@ -251,3 +251,23 @@ def test_killed_training_resumes_from_its_checkpoint_into_the_same_run(tmp_path,
     assert resumed.data.metrics["ndcg_at_10"] == pytest.approx(0.2288, abs=0.02)
     assert (tmp_path / "run" / "model" / "modules.json").is_file()
     assert len(runs_in(tmp_path)) == 1
+
+
+def test_security_defaults():
+    from vdr_exp.config import ConfigError
+    from vdr_exp.entrypoint import check_targets
+    from vdr_exp.redact import redact_override, redact_tree
+
+    check_targets({"hydra": {"callbacks": {"p": {"_target_": "vdr_exp.sweep_callbacks.MlflowParentRun"}}}})
+    with pytest.raises(ConfigError, match="_target_='os.system' is outside the allowed modules"):
+        check_targets({"eval": {"x": {"_target_": "os.system"}}})
+    assert redact_tree({"model": {"model_kwargs": {"token": "t", "dtype": "bf16"}}, "api_key": "k"}) == {
+        "model": {"model_kwargs": {"token": "***", "dtype": "bf16"}},
+        "api_key": "***",
+    }
+    assert redact_override("+tracking.password=pw") == "+tracking.password=***"
+    conf = Path(__file__).resolve().parents[1] / "conf" / "model"
+    remote = {p.stem for p in conf.glob("*.yaml") if "trust_remote_code: true" in p.read_text()}
+    assert "qwen3_vl_embedding_2b" not in remote and "tiny_qwen3_vl" not in remote and "bge_vl_base" in remote
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "mlflow ui" in makefile and "--host 127.0.0.1" in makefile

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp import completed, job_context, redact
@@ -51,6 +52,25 @@ def quiet_libraries() -> None:
         pass
 
 
+# Modules a config may name as a ``_target_`` (Hydra callbacks, launchers, sweepers, any future instantiation).
+ALLOWED_TARGET_PREFIXES = ("vdr_exp.", "hydra.", "hydra_plugins.", "sentence_transformers.")
+
+
+def check_targets(tree: object, where: str = "") -> None:
+    """Refuse configs that point ``_target_`` outside the allowlist: a config is data, not a way to run code."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "_target_" and not str(value).startswith(ALLOWED_TARGET_PREFIXES):
+                raise ConfigError(
+                    f"{where}_target_={value!r} is outside the allowed modules {list(ALLOWED_TARGET_PREFIXES)}; "
+                    "remove it or add the module to vdr_exp.entrypoint.ALLOWED_TARGET_PREFIXES."
+                )
+            check_targets(value, f"{where}{key}.")
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            check_targets(value, f"{where}{index}.")
+
+
 def _record_invalid_config(cfg: DictConfig, context: JobContext, error: ConfigError) -> None:
     """A config that composes but fails validation still leaves a FAILED run saying why (no model loaded)."""
     from vdr_exp import tracking
@@ -80,6 +100,8 @@ def run_job(cfg: DictConfig, load: Callable[[DictConfig], RunConfig], import_job
     context = job_context.from_hydra()
     try:
         try:
+            check_targets(OmegaConf.to_container(cfg, resolve=False))
+            check_targets(OmegaConf.to_container(HydraConfig.get().callbacks, resolve=False), "hydra.callbacks.")
             run = load(cfg)
         except ConfigError as error:
             if not cfg.get("dry_run"):
