@@ -9,7 +9,7 @@ FIXTURES ?= outputs/fixtures
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup test fixtures demo ui lint format clean
+.PHONY: setup test fixtures demo ui lint format clean bench
 
 setup: $(STAMP)
 
@@ -27,13 +27,16 @@ test: setup
 fixtures: setup
 	$(PY) -m vdr_exp.fixtures --out $(FIXTURES)
 
+bench: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench.py
+
 lint: setup
-	$(PY) -m ruff check vdr_exp tests
-	$(PY) -m ruff format --check vdr_exp tests
+	$(PY) -m ruff check vdr_exp tests benchmarks
+	$(PY) -m ruff format --check vdr_exp tests benchmarks
 
 format: setup
-	$(PY) -m ruff format vdr_exp tests
-	$(PY) -m ruff check --fix vdr_exp tests
+	$(PY) -m ruff format vdr_exp tests benchmarks
+	$(PY) -m ruff check --fix vdr_exp tests benchmarks
 
 clean:
 	rm -rf $(VENV) outputs/fixtures .pytest_cache .ruff_cache build *.egg-info

@@ -77,7 +77,8 @@ def test_leaderboard_lists_every_kind(families):
 def test_saved_adapter_and_reranker_reload_for_evaluation(families, tmp_path, fixture_paths):
     runs = _by_family(families)
     lora = runs["experiment=offline_lora"].data
-    overrides = ["experiment=offline_eval", f"model.adapter={lora.tags['adapter_dir']}"]
+    # The sweep's evaluation protocol (offline_families caps it at 32 queries).
+    overrides = ["experiment=offline_eval", "dataset.max_eval_rows=32", f"model.adapter={lora.tags['adapter_dir']}"]
     result = run_entry("vdr_exp.evaluate", overrides, tmp_path / "adapter", fixture_paths.root)
     assert result.returncode == 0, result.stderr[-3000:]
     (evaluated,) = runs_in(tmp_path / "adapter")

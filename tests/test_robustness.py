@@ -52,8 +52,17 @@ def test_four_parallel_jobs_then_skip_then_force(tmp_path, fixture_paths):
     forced = run_entry("vdr_exp.evaluate", [*FOUR_JOBS, "force=true"], tmp_path, fixture_paths.root)
     assert forced.returncode == 0, forced.stderr[-3000:]
     third = runs_in(tmp_path, "sweep")[-1]
-    assert len(_children(tmp_path, third.info.run_id)) == 4
+    rerun = _children(tmp_path, third.info.run_id)
+    assert len(rerun) == 4
     assert not [r for r in runs_in(tmp_path) if r.info.status == "RUNNING"]
+    # Unchanged models: nothing is encoded again (embedding cache) and every metric is identical.
+    first_by_config = {r.data.tags["config_fingerprint"]: r.data.metrics for r in children}
+    for r in rerun:
+        assert (r.data.metrics["embedding_cache_hits"], r.data.metrics["embedding_cache_misses"]) == (2, 0)
+        before = first_by_config[r.data.tags["config_fingerprint"]]
+        assert {k: v for k, v in r.data.metrics.items() if not k.startswith("embedding_cache")} == {
+            k: v for k, v in before.items() if not k.startswith("embedding_cache")
+        }
 
 
 @pytest.mark.slow

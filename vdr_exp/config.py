@@ -162,6 +162,8 @@ class LossConfig:
     type: str = "cmnrl"
     scale: float = 20.0
     mini_batch_size: int = 1
+    # Cached loss only: bound each mini-batch by tokens instead of samples (pages vary a lot in size).
+    mini_batch_num_tokens: int | None = None
     matryoshka_dims: list[int] | None = None
     matryoshka_weights: list[float] | None = None
 
@@ -220,6 +222,10 @@ class EvalConfig:
     dims: list[int] | None = None
     batch_size: int = 32
     top_k: int = 100
+    # Evaluation embeddings on disk, keyed by model weights, settings and input content (vdr_exp.embedding_cache).
+    cache: bool = True
+    cache_dir: str = "outputs/embedding_cache"
+    cache_max_gb: float = 10.0
 
 
 @dataclass

@@ -7,6 +7,7 @@ built beside its destination and renamed into place, so readers never see a half
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,19 +43,32 @@ def write_dataset_folder(
     return out_dir
 
 
+def _content_key(folder: Path) -> str:
+    """Names, sizes and modification times of every file: changes whenever the folder's data does."""
+    digest = hashlib.blake2b(digest_size=12)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 def load_rows(path: str, config_name: str | None = None, split: str | None = None):
-    """``load_dataset``, but a local folder is always read afresh.
+    """``load_dataset``, with a cache that follows a local folder's content.
 
     datasets keys its cache for a local folder with README-declared configs on the folder's name and the
     config declarations only, not on the files: re-mining into ``outputs/mined/x`` (or any two folders of the
-    same name) would silently return the old rows. Hub datasets keep their normal, revision-keyed cache.
+    same name) would silently return the old rows. Local folders therefore get a cache directory of their
+    own per content (parallel jobs reading the same folder share it safely, under datasets' file locks).
+    Hub datasets keep their normal, revision-keyed cache.
     """
+    from datasets import config as datasets_config
     from datasets import load_dataset
 
-    if not Path(path).expanduser().is_dir():
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
         from vdr_exp import hub
 
         hub.ensure_available(path, "dataset", "dataset.path")
         return load_dataset(path, config_name, split=split)
-    # no_checks: the stale cache also remembers the old split sizes and would reject the new files.
-    return load_dataset(path, config_name, split=split, download_mode="force_redownload", verification_mode="no_checks")
+    cache_dir = Path(datasets_config.HF_DATASETS_CACHE) / "vdr-exp-local" / _content_key(folder)
+    return load_dataset(str(folder), config_name, split=split, cache_dir=str(cache_dir))

@@ -12,7 +12,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from vdr_exp.config import ConfigError
-from vdr_exp.metrics import HEADLINE, query_metrics, rank_documents
+from vdr_exp.embedding_cache import EmbeddingCache
+from vdr_exp.metrics import HEADLINE, id_order, query_metrics, rank_with_id_order
 from vdr_exp.protocols import RetrievalProtocol
 
 # Reported at every Matryoshka width: the leaderboard's metric columns.
@@ -49,10 +50,31 @@ def _scores_at_width(model, q, d, width: int) -> np.ndarray:
     return model.similarity(q, d).float().cpu().numpy().astype(np.float32)  # multi-vector: the model's MaxSim
 
 
+# Queries scored per chunk: memory stays at QUERY_CHUNK x corpus scores, whatever the number of queries.
+QUERY_CHUNK = 256
+
+
 def _rank_at_width(model, q, d, width: int, doc_ids: list[str], top_k: int):
-    scores = _scores_at_width(model, q, d, width)
-    ranked = rank_documents(scores, doc_ids, top_k)
-    return ranked, np.take_along_axis(scores, ranked, axis=1)
+    id_rank = id_order(doc_ids)
+    ranked_parts, score_parts = [], []
+    for start in range(0, len(q), QUERY_CHUNK):
+        scores = _scores_at_width(model, q[start : start + QUERY_CHUNK], d, width)
+        ranked = rank_with_id_order(scores, id_rank, top_k)
+        ranked_parts.append(ranked)
+        score_parts.append(np.take_along_axis(scores, ranked, axis=1))
+    return np.concatenate(ranked_parts), np.concatenate(score_parts)
+
+
+def _encode_documents(model, docs: list, options: dict):
+    """Pages encoded largest first, so each batch holds pages of similar size (less padding), then
+    returned in the corpus order."""
+    areas = [getattr(doc, "size", (0, 0))[0] * getattr(doc, "size", (0, 0))[1] for doc in docs]
+    order = sorted(range(len(docs)), key=lambda i: -areas[i])
+    encoded = model.encode_document([docs[i] for i in order], **options)
+    restore = np.argsort(order)
+    if isinstance(encoded, torch.Tensor):
+        return encoded[torch.from_numpy(restore).to(encoded.device)]
+    return [encoded[i] for i in restore]
 
 
 def evaluate(
@@ -61,6 +83,8 @@ def evaluate(
     dims: list[int] | None = None,
     batch_size: int = 32,
     top_k: int = 100,
+    cache: EmbeddingCache | None = None,
+    model_key: str = "",
 ) -> EvaluationResult:
     """Encode once at full width; every Matryoshka width is a truncation of the same embeddings.
 
@@ -79,8 +103,14 @@ def evaluate(
     options = {"batch_size": batch_size, "show_progress_bar": False}
     if not multi_vector:  # multi-vector encoders return per-token matrices of varying length: a list already
         options["convert_to_tensor"] = True
-    q = model.encode_query([protocol.queries[i] for i in query_ids], **options)
-    d = model.encode_document([protocol.corpus[i] for i in doc_ids], **options)
+    queries = [protocol.queries[i] for i in query_ids]
+    docs = [protocol.corpus[i] for i in doc_ids]
+    if cache is not None and not multi_vector:
+        q = cache.get_or_encode(model_key, "query", queries, lambda: model.encode_query(queries, **options)).cpu()
+        d = cache.get_or_encode(model_key, "document", docs, lambda: _encode_documents(model, docs, options)).cpu()
+    else:
+        q = model.encode_query(queries, **options)
+        d = _encode_documents(model, docs, options)
 
     dim_rows, per_query, rankings = [], None, None
     for width in widths:

@@ -17,7 +17,12 @@ def build_loss(model: SentenceTransformer, cfg: LossConfig) -> nn.Module:
     if type(model).__name__ == "MultiVectorEncoder":
         return _multi_vector_loss(model, cfg)
     if cfg.type == "cmnrl":
-        base = CachedMultipleNegativesRankingLoss(model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size)
+        base = CachedMultipleNegativesRankingLoss(
+            model,
+            scale=cfg.scale,
+            mini_batch_size=cfg.mini_batch_size,
+            mini_batch_num_tokens=cfg.mini_batch_num_tokens,
+        )
     else:
         base = MultipleNegativesRankingLoss(model, scale=cfg.scale)
     if not cfg.matryoshka_dims:

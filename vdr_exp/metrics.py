@@ -24,11 +24,30 @@ def rank_documents(scores: np.ndarray, doc_ids: Sequence[str], top_k: int) -> np
     Order is score descending, ties broken by doc id descending: the order trec_eval itself imposes on
     a run file, so metrics computed here and from ``run.trec`` agree exactly.
     """
-    id_rank = np.argsort(np.argsort(np.asarray(doc_ids, dtype=object)))  # position of each id in sorted order
-    k = min(top_k, scores.shape[1])
+    return rank_with_id_order(scores, id_order(doc_ids), top_k)
+
+
+def id_order(doc_ids: Sequence[str]) -> np.ndarray:
+    """Position of each doc id in sorted order (the tie-break key); computed once per corpus."""
+    return np.argsort(np.argsort(np.asarray(doc_ids, dtype=object)))
+
+
+def rank_with_id_order(scores: np.ndarray, id_rank: np.ndarray, top_k: int) -> np.ndarray:
+    """:func:`rank_documents` with a precomputed tie-break key; sorts only each row's top candidates.
+
+    ``argpartition`` finds the k-th best score in linear time; only pages scoring at least that much (ties
+    included, so the tie-break stays exact) are sorted. A million-page corpus costs a partition, not a sort.
+    """
+    n_docs = scores.shape[1]
+    k = min(top_k, n_docs)
     ranked = np.empty((scores.shape[0], k), dtype=np.int64)
     for row, row_scores in enumerate(scores):
-        order = np.lexsort((-id_rank, -row_scores))
+        if k < n_docs:
+            kth = np.partition(row_scores, n_docs - k)[n_docs - k]
+            candidates = np.flatnonzero(row_scores >= kth)
+        else:
+            candidates = np.arange(n_docs)
+        order = candidates[np.lexsort((-id_rank[candidates], -row_scores[candidates]))]
         ranked[row] = order[:k]
     return ranked
 

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp import (
     data,
     dataset_folder,
+    embedding_cache,
     evaluation,
     families,
     losses,
@@ -141,6 +142,25 @@ def _rerank(run: EvaluateRunConfig, protocol, retrieved: evaluation.EvaluationRe
     return result
 
 
+def _cache(run: EvaluateRunConfig) -> embedding_cache.EmbeddingCache | None:
+    if not run.eval.cache:
+        return None
+    return embedding_cache.EmbeddingCache(Path(run.eval.cache_dir).expanduser(), int(run.eval.cache_max_gb * 1024**3))
+
+
+def _evaluate(run: EvaluateRunConfig, model, protocol, dims, cache) -> evaluation.EvaluationResult:
+    """One evaluation, through the embedding cache when it is on (the key is computed from the weights now)."""
+    key = ""
+    if cache is not None:
+        settings = f"{run.pixels.min_pixels}-{run.pixels.max_pixels}|{run.model.dtype}|{run.model.processor_kwargs}"
+        key = embedding_cache.model_fingerprint(model, settings)
+    result = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k, cache, key)
+    if cache is not None:
+        mlflow.log_metrics({"embedding_cache_hits": cache.hits, "embedding_cache_misses": cache.misses})
+        mlflow.set_tag("embedding_cache", "; ".join(cache.events))
+    return result
+
+
 def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
     out_dir = job.out_dir
     with _start(run, raw, job):
@@ -148,7 +168,7 @@ def run_evaluation(run: EvaluateRunConfig, raw: DictConfig, job: JobContext) -> 
         _prepare_fixtures(run)
         loaded = _load_model(run)
         protocol = data.load_eval_protocol(run.dataset)
-        result = evaluation.evaluate(loaded.model, protocol, run.eval.dims, run.eval.batch_size, run.eval.top_k)
+        result = _evaluate(run, loaded.model, protocol, run.eval.dims, _cache(run))
         _log_evaluation(result, run, protocol.name, out_dir)
         log.info("NDCG@10 %.4f on %s", result.metrics["ndcg_at_10"], protocol.name)
         if run.reranker.path is not None:
@@ -249,10 +269,11 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         protocol = data.load_eval_protocol(run.dataset)
         loss = losses.build_loss(model, run.loss)
         dims = run.eval.dims or run.loss.matryoshka_dims
+        cache = _cache(run)
 
         # 1. The model as it comes, on the same protocol the final model will face (once per run).
         if resume is None or not resume.has_base:
-            base = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
+            base = _evaluate(run, model, protocol, dims, cache)
             _log_evaluation(base, run, protocol.name, out_dir / "base", prefix="base_")
             log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
 
@@ -290,7 +311,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
 
         # 3. The final model, every metric and artifact.
-        final = evaluation.evaluate(model, protocol, dims, run.eval.batch_size, run.eval.top_k)
+        final = _evaluate(run, model, protocol, dims, cache)
         _log_evaluation(final, run, protocol.name, out_dir)
         log.info("NDCG@10 %.4f after training on %s", final.metrics["ndcg_at_10"], protocol.name)
 

@@ -1,0 +1,160 @@
+"""`make bench`: what the framework costs beyond the model's own arithmetic, as ratios measured side by side.
+
+(a) framework evaluation / a bare Sentence Transformers evaluation (InformationRetrievalEvaluator)   target <= 1.10
+(b) first evaluation / cached re-evaluation (embedding cache)                                      target >= 10
+(c) 7 separate evaluations / one 7-width Matryoshka evaluation                                     target >= 5
+(d) framework training time / a bare SentenceTransformerTrainer script, same steps                 target <= 1.10
+
+Offline: the tiny Qwen3-VL fixture and the synthetic pages (64 queries, 320 pages), CPU. Each timing is the
+median of several alternating repetitions in this one process, after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import mlflow  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from vdr_exp import data, evaluation, losses, models, step_metrics  # noqa: E402
+from vdr_exp.config import load_train_config, register_configs  # noqa: E402
+from vdr_exp.embedding_cache import EmbeddingCache, model_fingerprint  # noqa: E402
+from vdr_exp.entrypoint import quiet_libraries  # noqa: E402
+from vdr_exp.fixtures import ensure_fixtures  # noqa: E402
+from vdr_exp.pipeline import _training_args  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDTHS = [32, 28, 24, 20, 16, 12, 8]
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def alternate(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median times of two functions run in alternation (drift on a busy machine hits both alike)."""
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, times in ((first, a), (second, b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
+
+
+def train_config(fixtures: Path, steps: int):
+    register_configs()
+    overrides = [
+        "experiment=offline_demo",
+        f"fixtures.root={fixtures}",
+        f"trainer.max_steps={steps}",
+        "trainer.eval_strategy=no",
+        "trainer.save_strategy=no",
+    ]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return load_train_config(compose(config_name="train", overrides=overrides))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=12)
+    args = parser.parse_args()
+    quiet_libraries()
+    torch.manual_seed(0)
+    fixtures = ensure_fixtures(ROOT / "outputs" / "fixtures")
+    run = train_config(fixtures.root, args.train_steps)
+    model = models.load_model(run.model, run.pixels).model
+    protocol = data.load_eval_protocol(run.dataset)
+
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    bare = InformationRetrievalEvaluator(
+        protocol.queries, protocol.corpus, protocol.relevant_docs, batch_size=32, show_progress_bar=False
+    )
+    ours = lambda: evaluation.evaluate(model, protocol, None, 32, 100)  # noqa: E731
+    ours(), bare(model)  # warm-up
+    t_ours, t_bare = alternate(ours, lambda: bare(model), args.repeats)
+    ratio_a = t_ours / t_bare
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = f"{run.pixels.min_pixels}-{run.pixels.max_pixels}"
+
+        def cached_eval(cache: EmbeddingCache):
+            return evaluation.evaluate(model, protocol, None, 32, 100, cache, model_fingerprint(model, settings))
+
+        t_first = median_time(lambda: cached_eval(EmbeddingCache(Path(folder) / f"c{time.time_ns()}")), args.repeats)
+        warm = EmbeddingCache(Path(folder) / "warm")
+        cached_eval(warm)
+        t_cached = median_time(lambda: cached_eval(warm), args.repeats)
+    ratio_b = t_first / t_cached
+
+    t_one = median_time(lambda: evaluation.evaluate(model, protocol, WIDTHS, 32, 100), args.repeats)
+    t_seven = median_time(lambda: [evaluation.evaluate(model, protocol, [w], 32, 100) for w in WIDTHS], 1)
+    ratio_c = t_seven / t_one
+
+    ratio_d, t_train_ours, t_train_bare = train_ratio(run, args.repeats)
+
+    rows = [
+        ("(a) framework eval / bare ST evaluator", ratio_a, "<= 1.10", ratio_a <= 1.10, f"{t_ours:.2f}s vs {t_bare:.2f}s"),
+        ("(b) first eval / cached re-eval", ratio_b, ">= 10", ratio_b >= 10, f"{t_first:.2f}s vs {t_cached:.3f}s"),
+        ("(c) 7 evals / one 7-dim eval", ratio_c, ">= 5", ratio_c >= 5, f"{t_seven:.2f}s vs {t_one:.2f}s"),
+        ("(d) framework train / bare trainer", ratio_d, "<= 1.10", ratio_d <= 1.10, f"{t_train_ours:.2f}s vs {t_train_bare:.2f}s"),
+    ]  # fmt: skip
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
+    print(f"{'ratio':45s} {'value':>8s}  {'target':8s} {'ok':3s}  times")
+    for name, value, target, ok, detail in rows:
+        print(f"{name:45s} {value:8.2f}  {target:8s} {'yes' if ok else 'NO':3s}  {detail}")
+    return 0 if all(ok for *_, ok, _ in rows) else 1
+
+
+def train_ratio(run, repeats: int) -> tuple[float, float, float]:
+    """Same model, data, loss and arguments; the framework adds its callbacks and an MLflow run."""
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    rows = data.load_train_rows(run.dataset)
+
+    def one(framework: bool, out: Path) -> float:
+        torch.manual_seed(0)
+        model = models.load_model(run.model, run.pixels).model
+        args = _training_args(run, model, out, SentenceTransformerTrainingArguments)
+        callbacks = [step_metrics.StepMetricsCallback(), step_metrics.DivergenceGuard()] if framework else []
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=rows, loss=losses.build_loss(model, run.loss), callbacks=callbacks
+        )
+        start = time.perf_counter()
+        trainer.train()
+        return time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as folder:
+        mlflow.set_tracking_uri(f"sqlite:///{folder}/bench.db")
+        ours, bare = [], []
+        one(False, Path(folder))  # warm-up
+        for _ in range(repeats):
+            with mlflow.start_run():
+                ours.append(one(True, Path(folder)))
+            bare.append(one(False, Path(folder)))
+    t_ours, t_bare = statistics.median(ours), statistics.median(bare)
+    return t_ours / t_bare, t_ours, t_bare
+
+
+if __name__ == "__main__":
+    sys.exit(main())
