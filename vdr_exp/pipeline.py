@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 
 import mlflow
@@ -252,6 +253,47 @@ def resume_point(run: TrainRunConfig, job: JobContext) -> ResumePoint:
     return ResumePoint(earlier.info.run_id, out_dir, checkpoints[-1], "base_ndcg_at_10" in earlier.data.metrics)
 
 
+def _trainer(run: TrainRunConfig, model, train_rows, protocol, loss, out_dir: Path, callbacks: list):
+    """The library's trainer for the model's family, with its IR evaluator giving eval_ndcg_at_10 by step."""
+    classes = families.classes_for(model)
+    step_evaluator = classes.evaluator(
+        protocol.queries,
+        protocol.corpus,
+        protocol.relevant_docs,
+        name=protocol.name,
+        batch_size=run.trainer.per_device_eval_batch_size,
+        write_csv=False,
+    )
+    return classes.trainer(
+        model=model,
+        args=_training_args(run, model, out_dir, classes.arguments),
+        train_dataset=train_rows,
+        loss=loss,
+        evaluator=step_evaluator,
+        callbacks=callbacks,
+    )
+
+
+def is_main_process() -> bool:
+    """Under torchrun / accelerate launch every process runs the entry point; rank 0 is the one that records."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def run_training_worker(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
+    """A non-zero rank of a multi-process training. It builds the same model, data, loss and trainer (step
+    evaluation included, so every rank takes part in the same collective operations) and trains in step
+    with rank 0 under DDP; it opens no MLflow run and writes no results: rank 0 does all of that."""
+    _prepare_fixtures(run)
+    model = models.load_model(run.model, run.pixels).model
+    if run.model.lora is not None:
+        models.apply_lora(model, run.model.lora)
+    protocol = data.load_eval_protocol(run.dataset)
+    loss = losses.build_loss(model, run.loss)
+    scratch = job.out_dir / f"rank{os.environ.get('RANK', '?')}"
+    _trainer(run, model, data.load_train_rows(run.dataset), protocol, loss, scratch, []).train()
+    return {}
+
+
 def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:
     resume = resume_point(run, job) if run.resume else None
     if resume is not None:  # continue in the interrupted run's folder and MLflow run
@@ -281,23 +323,8 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         if run.model.lora is not None:
             models.apply_lora(model, run.model.lora)
         mlflow.log_metric("trainable_params", models.trainable_parameters(model))
-        classes = families.classes_for(model)
-        step_evaluator = classes.evaluator(
-            protocol.queries,
-            protocol.corpus,
-            protocol.relevant_docs,
-            name=protocol.name,
-            batch_size=run.trainer.per_device_eval_batch_size,
-            write_csv=False,
-        )
-        trainer = classes.trainer(
-            model=model,
-            args=_training_args(run, model, out_dir, classes.arguments),
-            train_dataset=train_rows,
-            loss=loss,
-            evaluator=step_evaluator,
-            callbacks=[step_metrics.StepMetricsCallback(), guard := step_metrics.DivergenceGuard()],
-        )
+        guard = step_metrics.DivergenceGuard()
+        trainer = _trainer(run, model, train_rows, protocol, loss, out_dir, [step_metrics.StepMetricsCallback(), guard])
         trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
         guard.raise_if_diverged()
         if run.model.lora is not None:

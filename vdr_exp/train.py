@@ -12,9 +12,9 @@ register_configs()
 
 
 def _job():
-    from vdr_exp.pipeline import run_training
+    from vdr_exp.pipeline import is_main_process, run_training, run_training_worker
 
-    return run_training
+    return run_training if is_main_process() else run_training_worker
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

@@ -1,0 +1,32 @@
+"""The same Hydra config under torchrun: two processes train together (gloo on CPU), only rank 0 records."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from entrypoints import runs_in
+
+pytestmark = pytest.mark.slow
+
+
+def test_torchrun_two_processes_one_mlflow_run(tmp_path, fixture_paths):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "vdr_exp.train",
+        "experiment=offline_demo", "trainer.max_steps=4", "dataset.max_eval_rows=8",
+        f"fixtures.root={fixture_paths.root}",
+        f"tracking.store={tmp_path / 'mlflow.db'}",
+        f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = runs_in(tmp_path)  # rank 1 opened no run
+    assert run.info.status == "FINISHED" and "ndcg_at_10" in run.data.metrics
+    assert (tmp_path / "run" / "model" / "modules.json").is_file()
+    assert not list((tmp_path / "run").glob("rank1/**/*.csv"))  # rank 1 wrote no results
