@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,10 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 
-def run_entry(module: str, overrides: list[str], workdir: Path, fixtures_root: Path) -> subprocess.CompletedProcess:
-    """``python -m module overrides...`` from ``workdir``; store, artifacts, run and sweep dirs all inside it."""
+def entry_command(module: str, overrides: list[str], workdir: Path, fixtures_root: Path) -> list[str]:
+    """``python -m module overrides...`` with store, artifacts, run and sweep dirs all inside ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
+    return [
         sys.executable,
         "-m",
         module,
@@ -25,9 +26,35 @@ def run_entry(module: str, overrides: list[str], workdir: Path, fixtures_root: P
         f"hydra.run.dir={workdir / 'run'}",
         f"hydra.sweep.dir={workdir / 'sweep'}",
     ]
+
+
+def _env() -> dict[str, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.pop("VDR_EXP_PARENT_RUN_ID", None)
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    return env
+
+
+def run_entry(module: str, overrides: list[str], workdir: Path, fixtures_root: Path) -> subprocess.CompletedProcess:
+    """Run an entry point from ``workdir`` to completion, as a user would from a shell."""
+    cmd = entry_command(module, overrides, workdir, fixtures_root)
+    return subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=900)
+
+
+def start_entry(module: str, overrides: list[str], workdir: Path, fixtures_root: Path) -> subprocess.Popen:
+    """Start an entry point in the background, to interrupt or kill it while it runs; its stderr goes to
+    ``workdir/stderr.txt`` (a pipe nobody reads would fill up and stall the run)."""
+    command = entry_command(module, overrides, workdir, fixtures_root)
+    with (workdir / "stderr.txt").open("w") as stderr:
+        return subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            # A shell that started pytest in the background may ignore SIGINT, and children inherit that:
+            # give the run the default disposition a terminal gives it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
 
 def store_client(workdir: Path) -> MlflowClient:

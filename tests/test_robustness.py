@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
-from entrypoints import run_entry, runs_in, store_client
+from entrypoints import run_entry, runs_in, start_entry, store_client
 from PIL import Image
 
 FOUR_JOBS = [
@@ -174,32 +171,11 @@ def test_nan_loss_stops_training_and_says_so(tmp_path, fixture_paths):
 
 @pytest.mark.slow
 def test_ctrl_c_ends_the_run_killed(tmp_path, fixture_paths):
-    cmd = [
-        sys.executable,
-        "-m",
-        "vdr_exp.train",
-        "experiment=offline_demo",
-        f"fixtures.root={fixture_paths.root}",
-        f"tracking.store={tmp_path / 'mlflow.db'}",
-        f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell that started pytest in the background may ignore SIGINT, and children inherit that:
-        # give the run the default disposition a terminal gives it.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_entry("vdr_exp.train", ["experiment=offline_demo"], tmp_path, fixture_paths.root)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "run" / "base" / "metrics.csv").exists():
         time.sleep(0.5)  # wait until the run is well under way (base evaluation written, training starting)
-    assert process.poll() is None, process.stderr.read()[-2000:]
+    assert process.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
     process.send_signal(signal.SIGINT)
     process.wait(timeout=120)
     assert process.returncode != 0
@@ -227,18 +203,7 @@ def test_secrets_never_reach_params_tags_or_files(tmp_path, fixture_paths):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint_into_the_same_run(tmp_path, fixture_paths):
     overrides = ["experiment=offline_demo", "trainer.save_strategy=steps"]
-    cmd = [
-        sys.executable,
-        "-m",
-        "vdr_exp.train",
-        *overrides,
-        f"fixtures.root={fixture_paths.root}",
-        f"tracking.store={tmp_path / 'mlflow.db'}",
-        f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_entry("vdr_exp.train", overrides, tmp_path, fixture_paths.root)
     deadline = time.time() + 180
     while time.time() < deadline and not list(
         (tmp_path / "run" / "checkpoints").glob("checkpoint-*/trainer_state.json")

@@ -22,15 +22,7 @@ def size_vs_ndcg(board: pd.DataFrame, path: Path, title: str = "") -> Path:
         for size, score, model in zip(sizes, group["ndcg_at_10"], group["model"], strict=True):
             ax.annotate(model, (size, score), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("parameters (measured)")
-    ax.set_ylabel("NDCG@10")
-    ax.set_title(f"Model size vs NDCG@10 {title}".strip())
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, "parameters (measured)", f"Model size vs NDCG@10 {title}")
 
 
 def matryoshka_curve(board: pd.DataFrame, path: Path, title: str = "") -> Path:
@@ -45,9 +37,14 @@ def matryoshka_curve(board: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.set_xscale("log", base=2)
     dims = sorted(truncated["dim"].unique())
     ax.set_xticks(dims, [str(d) for d in dims])
-    ax.set_xlabel("embedding dimension")
+    return _save(fig, ax, path, "embedding dimension", f"Matryoshka: NDCG@10 by dimension {title}")
+
+
+def _save(fig, ax, path: Path, xlabel: str, title: str) -> Path:
+    """Labels, grid and legend shared by both figures; the file is written and the figure freed."""
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("NDCG@10")
-    ax.set_title(f"Matryoshka: NDCG@10 by dimension {title}".strip())
+    ax.set_title(title.strip())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
