@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FIXTURES ?= outputs/fixtures
+# A new virtualenv takes about 7 GB (PyPI's torch for Linux is the CUDA build); checked before creating one.
+MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
@@ -14,6 +16,14 @@ PYTEST_ARGS ?= -m "not slow"
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	@if [ ! -x $(PY) ]; then \
+		free_gb=$$(df -Pk . | awk 'NR == 2 { print int($$4 / 1048576) }'); \
+		if [ "$$free_gb" -lt $(MIN_FREE_GB) ]; then \
+			echo "error: only $$free_gb GB free on this disk; a new $(VENV) needs about $(MIN_FREE_GB) GB" \
+				"(torch's CUDA build). Free some space, or run with MIN_FREE_GB=0 to try anyway." >&2; \
+			exit 1; \
+		fi; \
+	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
