@@ -28,6 +28,19 @@ def entry_command(module: str, overrides: list[str], workdir: Path, fixtures_roo
     ]
 
 
+def tiny_eval_sweep(launcher: str, *overrides: str) -> list[str]:
+    """A `-m` sweep evaluating tiny and tiny-4x on 16 queries with Hydra ``launcher`` (jobs in other
+    processes); ``overrides`` add sweep axes or launcher settings."""
+    return [
+        "-m",
+        "experiment=offline_eval",
+        "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
+        "dataset.max_eval_rows=16",
+        f"hydra/launcher={launcher}",
+        *overrides,
+    ]
+
+
 def _env() -> dict[str, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.pop("VDR_EXP_PARENT_RUN_ID", None)

@@ -14,7 +14,7 @@ from datasets import Image as ImageFeature
 from entrypoints import run_entry, runs_in, store_client
 from PIL import Image
 
-from vdr_exp import documents
+from vdr_exp import data, documents
 from vdr_exp.config import DatasetConfig, InputError
 from vdr_exp.dataset_folder import load_rows
 from vdr_exp.fixtures.pages import query_for, random_spec, render_page
@@ -77,6 +77,22 @@ def test_queries_split_by_seed_and_fraction():
     assert documents.split_query_ids(ids, 0.3, seed=1) == (train, held_out)
     assert documents.split_query_ids(ids, 0.3, seed=2) != (train, held_out)
     assert documents.split_query_ids(ids, 1.0, seed=1) == (set(), set(ids))
+
+
+def test_training_reads_a_folder_once_for_rows_and_eval_queries(doc_folder, tmp_path, monkeypatch):
+    cfg = _cfg(
+        doc_folder, tmp_path / "cache", dpi=72, eval_fraction=0.3, split_seed=3, train_columns=["query", "image"]
+    )
+    loads = []
+    real_load = documents.load_folder
+    monkeypatch.setattr(documents, "load_folder", lambda c: loads.append(c) or real_load(c))
+    rows, protocol = data.load_train_and_eval(cfg)
+    assert len(loads) == 1
+    separate_rows, separate_protocol = data.load_train_rows(cfg), data.load_eval_protocol(cfg)
+    assert len(loads) == 3  # the separate calls each read the folder
+    assert rows["query"] == separate_rows["query"] and protocol.qrels == separate_protocol.qrels
+    assert set(protocol.corpus) == set(separate_protocol.corpus) and len(protocol.corpus) == 11
+    assert not set(rows["query"]) & set(protocol.queries.values())  # held-out queries never train
 
 
 BAD_LINES = [

@@ -1,15 +1,19 @@
-"""Metric math against trec_eval on hand-made cases, and MLflow param logging limits."""
+"""Metric math against trec_eval on hand-made cases, reranking bookkeeping, and MLflow param logging limits."""
 
 from __future__ import annotations
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import pytrec_eval
 from mlflow.tracking import MlflowClient
 
 from vdr_exp.config import TrackingConfig, flatten
-from vdr_exp.metrics import query_metrics, rank_documents
+from vdr_exp.evaluation import DIM_METRICS, EvaluationResult, per_query_report, query_table
+from vdr_exp.metrics import HEADLINE, query_metrics, rank_documents
+from vdr_exp.protocols import RetrievalProtocol
+from vdr_exp.reranking import rerank
 from vdr_exp.tracking import log_params, tracked_run
 
 
@@ -67,3 +71,45 @@ def test_an_exception_ends_the_run_failed(tmp_path):
 
 def test_flatten_uses_dotted_keys():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": "1", "a.c.d": "[1, 2]", "e": "None"}
+
+
+class _AnswerKeyReranker:
+    """Scores a (query, page) pair 1 when the page is relevant: checks rerank's bookkeeping, not a model."""
+
+    def __init__(self, relevant: dict[str, set[str]]):
+        self.relevant = relevant
+
+    def predict(self, pairs, **_):
+        return np.array([1.0 if page in self.relevant[query] else 0.0 for query, page in pairs])
+
+
+def test_rerank_reorders_only_the_top_k_and_scores_like_retrieval():
+    corpus = {f"d{i}": f"d{i}" for i in range(6)}
+    protocol = RetrievalProtocol("toy", {"q1": "q1", "q2": "q2"}, corpus, {"q1": {"d2": 1}, "q2": {"d5": 2}})
+    retrieved_order = {"q1": ["d0", "d1", "d2", "d3", "d4", "d5"], "q2": ["d0", "d1", "d2", "d3", "d4", "d5"]}
+    rankings = pd.DataFrame(
+        [
+            {"query_id": q, "rank": r + 1, "doc_id": d, "score": -r}
+            for q, ids in retrieved_order.items()
+            for r, d in enumerate(ids)
+        ]
+    )
+    table = query_table(protocol, retrieved_order)
+    retrieved = EvaluationResult(
+        {m: float(table[m].mean()) for m in HEADLINE},
+        per_query_report(table, protocol),
+        rankings,
+        pd.DataFrame(),
+        protocol.qrels,
+        8,
+    )
+    reranker = _AnswerKeyReranker({"q1": {"d2"}, "q2": {"d5"}})
+    result = rerank(reranker, protocol, retrieved, top_k=3, batch_size=4)
+    by_query = result.per_query.set_index("query_id")
+    # q1's page was in the top 3 and moves to rank 1; q2's (rank 6) is out of reach of a top-3 rerank.
+    assert by_query.loc["q1", "first_relevant_rank"] == 1 and by_query.loc["q1", "ndcg_at_10"] == 1.0
+    assert by_query.loc["q2", "ndcg_at_10"] == 0.0
+    assert result.metrics["ndcg_at_10"] == 0.5
+    assert list(result.rankings[result.rankings.query_id == "q1"].doc_id) == ["d2", "d0", "d1"]
+    assert list(result.per_query.columns) == list(retrieved.per_query.columns)
+    assert list(result.matryoshka.columns) == ["dim", *DIM_METRICS] and result.matryoshka.dim.tolist() == [8]

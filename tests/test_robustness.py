@@ -10,18 +10,10 @@ from pathlib import Path
 import pytest
 from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
-from entrypoints import run_entry, runs_in, start_entry, store_client
+from entrypoints import run_entry, runs_in, start_entry, store_client, tiny_eval_sweep
 from PIL import Image
 
-FOUR_JOBS = [
-    "-m",
-    "experiment=offline_eval",
-    "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
-    "pixels=fixture_small,side_256",
-    "dataset.max_eval_rows=16",
-    "hydra/launcher=joblib",
-    "hydra.launcher.n_jobs=4",
-]
+FOUR_JOBS = tiny_eval_sweep("joblib", "pixels=fixture_small,side_256", "hydra.launcher.n_jobs=4")
 
 
 def _children(workdir: Path, parent_id: str):
@@ -64,14 +56,7 @@ def test_four_parallel_jobs_then_skip_then_force(tmp_path, fixture_paths):
 
 @pytest.mark.slow
 def test_submitit_local_jobs_finish_under_their_parent(tmp_path, fixture_paths):
-    overrides = [
-        "-m",
-        "experiment=offline_eval",
-        "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
-        "dataset.max_eval_rows=16",
-        "hydra/launcher=submitit_local",
-    ]
-    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    result = run_entry("vdr_exp.evaluate", tiny_eval_sweep("submitit_local"), tmp_path, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-3000:]
     (parent,) = runs_in(tmp_path, "sweep")
     children = _children(tmp_path, parent.info.run_id)
@@ -185,15 +170,20 @@ def test_ctrl_c_ends_the_run_killed(tmp_path, fixture_paths):
 
 def test_secrets_never_reach_params_tags_or_files(tmp_path, fixture_paths):
     secret = "hf_thisisnotarealtoken123"
-    overrides = ["experiment=offline_eval", "dataset.max_eval_rows=8", f"+model.model_kwargs.token={secret}"]
+    overrides = ["-m", "experiment=offline_eval", "dataset.max_eval_rows=8", f"+model.model_kwargs.token={secret}"]
     result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-3000:]
-    (run,) = runs_in(tmp_path)
+    (parent,) = runs_in(tmp_path, "sweep")
+    (run,) = runs_in(tmp_path, "evaluate")
     assert run.data.params["model.model_kwargs.token"] == "***"
-    assert secret not in str(run.data.params) and secret not in str(run.data.tags)
-    for path in (tmp_path / "run").rglob("*.yaml"):
-        if ".hydra" not in path.parts:  # Hydra's own bookkeeping copies the command line verbatim
-            assert secret not in path.read_text(), path
+    for logged in (parent, run):
+        assert secret not in str(logged.data.params) and secret not in str(logged.data.tags)
+    written = [p for p in (tmp_path / "sweep").rglob("*") if p.suffix in {".yaml", ".log", ".csv", ".json"}]
+    assert {"multirun.yaml", "hydra.yaml", "overrides.yaml", "config.yaml"} <= {p.name for p in written}
+    for path in written:  # Hydra's own copies (.hydra/, multirun.yaml) included
+        assert secret not in path.read_text(), path
+    job_overrides = (tmp_path / "sweep" / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert "+model.model_kwargs.token=***" in job_overrides and "experiment=offline_eval" in job_overrides
     client = store_client(tmp_path)
     assert secret not in client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / "dl")) and (
         secret not in Path(tmp_path / "dl" / "config.yaml").read_text()
@@ -245,3 +235,22 @@ def test_security_defaults():
     assert "qwen3_vl_embedding_2b" not in remote and "tiny_qwen3_vl" not in remote and "bge_vl_base" in remote
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     assert "mlflow ui" in makefile and "--host 127.0.0.1" in makefile
+
+
+def test_hydra_bookkeeping_files_are_masked_in_place(tmp_path):
+    from vdr_exp.hydra_secrets import mask_file
+
+    hydra_yaml = tmp_path / "hydra.yaml"
+    hydra_yaml.write_text(
+        "hydra:\n"
+        "  overrides:\n    task: [model=tiny_qwen3_vl, +tracking.password=pw1]\n"
+        "  job:\n    override_dirname: +tracking.password=pw1,model=tiny_qwen3_vl\n    name: ${hydra.job.name}\n"
+    )
+    assert mask_file(hydra_yaml)
+    text = hydra_yaml.read_text()
+    assert "pw1" not in text and text.count("+tracking.password=***") == 2 and "${hydra.job.name}" in text
+    clean = tmp_path / "overrides.yaml"
+    clean.write_text("- model=tiny_qwen3_vl\n")
+    assert not mask_file(clean) and clean.read_text() == "- model=tiny_qwen3_vl\n"
+    assert not mask_file(tmp_path / "absent.yaml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hydra.yaml", "overrides.yaml"]  # no scratch file left

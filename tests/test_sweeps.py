@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from entrypoints import run_entry, runs_in, store_client
+from entrypoints import run_entry, runs_in, store_client, tiny_eval_sweep
 
 # The recipe's results table (../shared/reference/vdr-blog-recipe.md), in its order.
 RECIPE_TABLE_HUB_IDS = [
@@ -157,14 +157,7 @@ def test_offline_sweep_leaderboard(demo):
 
 def test_command_line_multirun_in_worker_processes_links_children_to_the_parent(tmp_path, fixture_paths):
     """Plain `-m` sweep with the joblib launcher: jobs run in other processes and still find their parent."""
-    overrides = [
-        "-m",
-        "experiment=offline_eval",
-        "model=tiny_qwen3_vl,tiny_qwen3_vl_4x",
-        "dataset.max_eval_rows=16",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-    ]
+    overrides = tiny_eval_sweep("joblib", "hydra.launcher.n_jobs=2")
     result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-3000:]
     (parent,) = runs_in(tmp_path, "sweep")

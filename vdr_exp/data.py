@@ -89,12 +89,21 @@ def pairs_from_protocol(protocol: RetrievalProtocol, cfg: DatasetConfig) -> Data
     return Dataset.from_dict(rows, features=Features({"query": Value("string"), "image": ImageFeature()}))
 
 
-def load_train_rows(cfg: DatasetConfig, max_rows: int | None = None) -> Dataset:
+Split = tuple[RetrievalProtocol, RetrievalProtocol]
+
+
+def load_train_and_eval(cfg: DatasetConfig) -> tuple[Dataset, RetrievalProtocol]:
+    """Training rows and the eval protocol from one read: a PDF folder or BEIR corpus is loaded once, not twice."""
+    split = None if cfg.format == "pairs" else split_protocols(cfg)
+    return load_train_rows(cfg, split=split), load_eval_protocol(cfg, split=split)
+
+
+def load_train_rows(cfg: DatasetConfig, max_rows: int | None = None, split: Split | None = None) -> Dataset:
     limit = max_rows if max_rows is not None else cfg.max_train_rows
     if cfg.format == "pairs":
         rows = _load(cfg, cfg.train_config, limit)
     else:
-        rows = pairs_from_protocol(split_protocols(cfg)[0], cfg)
+        rows = pairs_from_protocol((split or split_protocols(cfg))[0], cfg)
         if limit is not None:
             rows = rows.select(range(min(limit, len(rows))))
     missing = [c for c in cfg.train_columns if c not in rows.column_names]
@@ -111,12 +120,12 @@ def eval_split_name(cfg: DatasetConfig) -> str:
     return {"pairs": cfg.eval_config, "beir": cfg.split}.get(cfg.format, "eval")
 
 
-def load_eval_protocol(cfg: DatasetConfig) -> RetrievalProtocol:
+def load_eval_protocol(cfg: DatasetConfig, split: Split | None = None) -> RetrievalProtocol:
     if cfg.format == "pairs":
         rows = _load(cfg, cfg.eval_config, cfg.max_eval_rows)
         protocol = hard_negatives_protocol(rows, cfg.protocol.num_negatives, cfg.protocol.name)
     else:
-        protocol = split_protocols(cfg)[1]
+        protocol = (split or split_protocols(cfg))[1]
         if cfg.max_eval_rows is not None:
             protocol = protocol.restricted(sorted(protocol.queries)[: cfg.max_eval_rows])
     empty = [qid for qid, text in protocol.queries.items() if not str(text).strip()]

@@ -115,27 +115,37 @@ def evaluate(
     dim_rows, per_query, rankings = [], None, None
     for width in widths:
         ranked, scores = _rank_at_width(model, q, d, width, doc_ids, top_k)
-        rows = []
-        for qi, qid in enumerate(query_ids):
-            ids = [doc_ids[j] for j in ranked[qi]]
-            rows.append({"query_id": qid, **query_metrics(ids, protocol.qrels[qid])})
-        table = pd.DataFrame(rows)
+        table = query_table(protocol, {qid: [doc_ids[j] for j in ranked[qi]] for qi, qid in enumerate(query_ids)})
         dim_rows.append({"dim": width, **{m: float(table[m].mean()) for m in DIM_METRICS}})
         if width == full:
             per_query, rankings = table, _rankings_frame(query_ids, doc_ids, ranked, scores)
 
     metrics = {m: float(per_query[m].mean()) for m in HEADLINE}
-    per_query.insert(1, "query", [protocol.queries[i] for i in query_ids])
-    per_query.insert(
-        2, "relevant_doc_ids", [";".join(d for d, g in protocol.qrels[i].items() if g > 0) for i in query_ids]
-    )
-    per_query = per_query[
-        ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
-    ]
-    per_query = per_query.rename(columns={"mrr_at_10": "rr_at_10"})
     qrels = {qid: protocol.qrels[qid] for qid in query_ids}
     elapsed = time.perf_counter() - started
-    return EvaluationResult(metrics, per_query, rankings, pd.DataFrame(dim_rows), qrels, full, elapsed)
+    report = per_query_report(per_query, protocol)
+    return EvaluationResult(metrics, report, rankings, pd.DataFrame(dim_rows), qrels, full, elapsed)
+
+
+def query_table(protocol: RetrievalProtocol, ranked_ids: dict[str, list[str]]) -> pd.DataFrame:
+    """Per-query metrics of ranked page ids: one scoring path whether a retriever or a reranker ordered them."""
+    return pd.DataFrame(
+        [{"query_id": qid, **query_metrics(ids, protocol.qrels[qid])} for qid, ids in ranked_ids.items()]
+    )
+
+
+def per_query_report(table: pd.DataFrame, protocol: RetrievalProtocol) -> pd.DataFrame:
+    """per_query.csv's columns: the query text and its relevant pages beside the metrics, for reading failures."""
+    query_ids = list(table["query_id"])
+    report = table.copy()
+    report.insert(1, "query", [protocol.queries[i] for i in query_ids])
+    report.insert(
+        2, "relevant_doc_ids", [";".join(d for d, g in protocol.qrels[i].items() if g > 0) for i in query_ids]
+    )
+    report = report[
+        ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
+    ]
+    return report.rename(columns={"mrr_at_10": "rr_at_10"})
 
 
 def _rankings_frame(query_ids, doc_ids, ranked, scores) -> pd.DataFrame:

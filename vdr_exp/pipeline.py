@@ -287,10 +287,10 @@ def run_training_worker(run: TrainRunConfig, raw: DictConfig, job: JobContext) -
     model = models.load_model(run.model, run.pixels).model
     if run.model.lora is not None:
         models.apply_lora(model, run.model.lora)
-    protocol = data.load_eval_protocol(run.dataset)
+    train_rows, protocol = data.load_train_and_eval(run.dataset)
     loss = losses.build_loss(model, run.loss)
     scratch = job.out_dir / f"rank{os.environ.get('RANK', '?')}"
-    _trainer(run, model, data.load_train_rows(run.dataset), protocol, loss, scratch, []).train()
+    _trainer(run, model, train_rows, protocol, loss, scratch, []).train()
     return {}
 
 
@@ -307,8 +307,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         _prepare_fixtures(run)
         loaded = _load_model(run)
         model = loaded.model
-        train_rows = data.load_train_rows(run.dataset)
-        protocol = data.load_eval_protocol(run.dataset)
+        train_rows, protocol = data.load_train_and_eval(run.dataset)
         loss = losses.build_loss(model, run.loss)
         dims = run.eval.dims or run.loss.matryoshka_dims
         cache = _cache(run)

@@ -18,8 +18,8 @@ from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
 
 from vdr_exp.config import ConfigError, PixelsConfig, RerankerConfig
-from vdr_exp.evaluation import EvaluationResult
-from vdr_exp.metrics import HEADLINE, query_metrics
+from vdr_exp.evaluation import DIM_METRICS, EvaluationResult, per_query_report, query_table
+from vdr_exp.metrics import HEADLINE
 from vdr_exp.models import pixel_processor_kwargs
 from vdr_exp.protocols import RetrievalProtocol
 
@@ -113,31 +113,28 @@ def rerank(
     """Re-score each query's top ``top_k`` retrieved pages; metrics over the new order of those pages."""
     started = time.perf_counter()
     top = retrieved.rankings[retrieved.rankings["rank"] <= top_k]
-    per_query, ranking_rows = [], []
+    ranked_ids, ranking_rows = {}, []
     for query_id, group in top.groupby("query_id", sort=False):
         doc_ids = list(group.sort_values("rank")["doc_id"])
         pairs = [(protocol.queries[query_id], protocol.corpus[doc]) for doc in doc_ids]
         scores = reranker.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
         # Stable order: ties keep the retriever's order.
         order = sorted(range(len(doc_ids)), key=lambda i: -float(scores[i]))
-        ranked = [doc_ids[i] for i in order]
-        per_query.append({"query_id": query_id, **query_metrics(ranked, protocol.qrels[query_id])})
+        ranked_ids[query_id] = [doc_ids[i] for i in order]
         ranking_rows += [
             {"query_id": query_id, "rank": r + 1, "doc_id": doc_ids[i], "score": float(scores[i])}
             for r, i in enumerate(order)
         ]
-    table = pd.DataFrame(per_query)
+    table = query_table(protocol, ranked_ids)
     metrics = {m: float(table[m].mean()) for m in HEADLINE}
-    table.insert(1, "query", [protocol.queries[q] for q in table["query_id"]])
-    table.insert(
-        2, "relevant_doc_ids", [";".join(d for d, g in protocol.qrels[q].items() if g > 0) for q in table["query_id"]]
-    )
-    table = table[
-        ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
-    ].rename(columns={"mrr_at_10": "rr_at_10"})
-    matryoshka = pd.DataFrame([{"dim": retrieved.dim, **{m: metrics[m] for m in ("ndcg_at_10", "mrr_at_10")}}])
-    matryoshka["map_at_100"], matryoshka["recall_at_10"] = metrics["map_at_100"], metrics["recall_at_10"]
+    matryoshka = pd.DataFrame([{"dim": retrieved.dim, **{m: metrics[m] for m in DIM_METRICS}}])
     elapsed = time.perf_counter() - started
     return EvaluationResult(
-        metrics, table, pd.DataFrame(ranking_rows), matryoshka, retrieved.qrels, retrieved.dim, elapsed
+        metrics,
+        per_query_report(table, protocol),
+        pd.DataFrame(ranking_rows),
+        matryoshka,
+        retrieved.qrels,
+        retrieved.dim,
+        elapsed,
     )
