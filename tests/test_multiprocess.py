@@ -25,11 +25,14 @@ LAUNCHERS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
-def test_two_processes_one_mlflow_run(launcher, tmp_path, fixture_paths):
+# torchrun also gathers in-batch negatives across the two processes (the loss's all-gather under gloo).
+@pytest.mark.parametrize(
+    ("launcher", "loss_overrides"), [("torchrun", ["loss.gather_across_devices=true"]), ("accelerate", [])]
+)
+def test_two_processes_one_mlflow_run(launcher, loss_overrides, tmp_path, fixture_paths):
     cmd = [
         *LAUNCHERS[launcher], "-m", "vdr_exp.train",
-        "experiment=offline_demo", "trainer.max_steps=4", "dataset.max_eval_rows=8",
+        "experiment=offline_demo", "trainer.max_steps=4", "dataset.max_eval_rows=8", *loss_overrides,
         f"fixtures.root={fixture_paths.root}",
         f"tracking.store={tmp_path / 'mlflow.db'}",
         f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
@@ -42,5 +45,6 @@ def test_two_processes_one_mlflow_run(launcher, tmp_path, fixture_paths):
     assert run.info.status == "FINISHED" and "ndcg_at_10" in run.data.metrics
     # Two ranks read disjoint batches: 4 steps cover half the fixture's training rows; one process covers 0.25.
     assert run.data.metrics["train_epoch"] == pytest.approx(0.5)
+    assert run.data.params["loss.gather_across_devices"] == str(bool(loss_overrides))
     assert (tmp_path / "run" / "model" / "modules.json").is_file()
     assert not list((tmp_path / "run").glob("rank1/**/*.csv"))  # rank 1 wrote no results

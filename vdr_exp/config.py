@@ -166,6 +166,9 @@ class LossConfig:
     mini_batch_num_tokens: int | None = None
     matryoshka_dims: list[int] | None = None
     matryoshka_weights: list[float] | None = None
+    # Multi-process training: score each query against every process's pages (all-gather), so in-batch
+    # negatives grow with the number of GPUs; false keeps them per process (the per-device batch).
+    gather_across_devices: bool = False
 
 
 @dataclass

@@ -22,9 +22,10 @@ def build_loss(model: SentenceTransformer, cfg: LossConfig) -> nn.Module:
             scale=cfg.scale,
             mini_batch_size=cfg.mini_batch_size,
             mini_batch_num_tokens=cfg.mini_batch_num_tokens,
+            gather_across_devices=cfg.gather_across_devices,
         )
     else:
-        base = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+        base = MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=cfg.gather_across_devices)
     if not cfg.matryoshka_dims:
         return base
     width = model.get_embedding_dimension()
@@ -52,6 +53,12 @@ def _multi_vector_loss(model, cfg: LossConfig) -> nn.Module:
         )
     if cfg.type == "cmnrl":
         return CachedMultiVectorMultipleNegativesRankingLoss(
-            model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size
+            model,
+            scale=cfg.scale,
+            mini_batch_size=cfg.mini_batch_size,
+            mini_batch_num_tokens=cfg.mini_batch_num_tokens,
+            gather_across_devices=cfg.gather_across_devices,
         )
-    return MultiVectorMultipleNegativesRankingLoss(model, scale=cfg.scale)
+    return MultiVectorMultipleNegativesRankingLoss(
+        model, scale=cfg.scale, gather_across_devices=cfg.gather_across_devices
+    )
