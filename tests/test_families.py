@@ -90,3 +90,29 @@ def test_saved_adapter_and_reranker_reload_for_evaluation(families, tmp_path, fi
     assert result.returncode == 0, result.stderr[-3000:]
     (evaluated,) = runs_in(tmp_path / "rerank")
     assert "rerank_ndcg_at_10" in evaluated.data.metrics and evaluated.data.tags["family"] == "single-vector"
+
+
+def test_logit_head_reranker_trains_reranks_and_reloads(tmp_path, fixture_paths):
+    """The any-to-any design: the VLM's answer-token logits score a pair (LogitScore); trained with BCE too."""
+    overrides = [
+        "experiment=offline_reranked", "reranker=tiny_logit", "trainer.max_steps=4", "reranker.max_steps=4",
+        "dataset.max_eval_rows=16",
+    ]  # fmt: skip
+    result = run_entry("vdr_exp.train", overrides, tmp_path / "train", fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (trained,) = runs_in(tmp_path / "train")
+    assert trained.info.status == "FINISHED" and 0.0 <= trained.data.metrics["rerank_ndcg_at_10"] <= 1.0
+    assert "reranker_train_loss" in trained.data.metrics
+    reranker_dir = Path(trained.data.tags["reranker_dir"])
+    assert "LogitScore" in (reranker_dir / "modules.json").read_text()
+
+    overrides = [
+        "experiment=offline_eval",
+        "dataset.max_eval_rows=16",
+        "reranker=custom",
+        f"reranker.path={reranker_dir}",
+    ]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path / "evaluate", fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (evaluated,) = runs_in(tmp_path / "evaluate")
+    assert "rerank_ndcg_at_10" in evaluated.data.metrics
