@@ -9,29 +9,30 @@ import pandas as pd
 import pytest
 from entrypoints import run_entry, runs_in, store_client, tiny_eval_sweep
 
-# The recipe's results table (../shared/reference/vdr-blog-recipe.md), in its order.
-RECIPE_TABLE_HUB_IDS = [
-    "tomaarsen/Qwen3-VL-Embedding-2B-vdr",
-    "Qwen/Qwen3-VL-Embedding-8B",
-    "nvidia/omni-embed-nemotron-3b",
-    "nvidia/llama-nemotron-embed-vl-1b-v2",
-    "nomic-ai/nomic-embed-multimodal-7b",
-    "llamaindex/vdr-2b-multi-v1",
-    "llamaindex/vdr-2b-v1",
-    "nomic-ai/nomic-embed-multimodal-3b",
-    "Qwen/Qwen3-VL-Embedding-2B",
-    "LCO-Embedding/LCO-Embedding-Omni-7B",
-    "LCO-Embedding/LCO-Embedding-Omni-3B",
-    "BAAI/BGE-VL-v1.5-zs",
-    "BAAI/BGE-VL-v1.5-mmeb",
-    "BAAI/BGE-VL-MLLM-S2",
-    "BidirLM/BidirLM-Omni-2.5B-Embedding",
-    "royokong/e5-v",
-    "BAAI/BGE-VL-MLLM-S1",
-    "sentence-transformers/clip-ViT-L-14",
-    "BAAI/BGE-VL-large",
-    "BAAI/BGE-VL-base",
+# The recipe's results table (../shared/reference/vdr-blog-recipe.md), in its order: hub id, params, NDCG@10.
+RECIPE_TABLE = [
+    ("tomaarsen/Qwen3-VL-Embedding-2B-vdr", 2.1e9, 0.947),
+    ("Qwen/Qwen3-VL-Embedding-8B", 8.1e9, 0.923),
+    ("nvidia/omni-embed-nemotron-3b", 4.7e9, 0.915),
+    ("nvidia/llama-nemotron-embed-vl-1b-v2", 1.7e9, 0.912),
+    ("nomic-ai/nomic-embed-multimodal-7b", 8.3e9, 0.912),
+    ("llamaindex/vdr-2b-multi-v1", 2.2e9, 0.912),
+    ("llamaindex/vdr-2b-v1", 2.2e9, 0.911),
+    ("nomic-ai/nomic-embed-multimodal-3b", 3.8e9, 0.899),
+    ("Qwen/Qwen3-VL-Embedding-2B", 2.1e9, 0.888),
+    ("LCO-Embedding/LCO-Embedding-Omni-7B", 8.9e9, 0.888),
+    ("LCO-Embedding/LCO-Embedding-Omni-3B", 4.7e9, 0.860),
+    ("BAAI/BGE-VL-v1.5-zs", 7.6e9, 0.800),
+    ("BAAI/BGE-VL-v1.5-mmeb", 7.6e9, 0.797),
+    ("BAAI/BGE-VL-MLLM-S2", 7.6e9, 0.792),
+    ("BidirLM/BidirLM-Omni-2.5B-Embedding", 2.5e9, 0.775),
+    ("royokong/e5-v", 8.4e9, 0.767),
+    ("BAAI/BGE-VL-MLLM-S1", 7.6e9, 0.710),
+    ("sentence-transformers/clip-ViT-L-14", 428e6, 0.611),
+    ("BAAI/BGE-VL-large", 428e6, 0.467),
+    ("BAAI/BGE-VL-base", 150e6, 0.335),
 ]
+RECIPE_TABLE_HUB_IDS = [hub_id for hub_id, _, _ in RECIPE_TABLE]
 
 
 def dry_run(tmp_path: Path, fixtures_root: Path, module: str, *overrides: str) -> list[dict[str, str]]:
@@ -56,7 +57,10 @@ def test_compare_baselines_lists_the_recipe_table(tmp_path, fixture_paths):
     assert {job["dataset.path"] for job in jobs} == {"tomaarsen/llamaindex-vdr-en-train-preprocessed"}
     remote_code = {job["model.path"] for job in jobs if job["model.trust_remote_code"] == "True"}
     assert "Qwen/Qwen3-VL-Embedding-2B" not in remote_code and "BAAI/BGE-VL-base" in remote_code
-    assert all(float(job["model.published_params"]) > 1e8 for job in jobs)
+    published = [
+        (j["model.path"], float(j["model.published_params"]), float(j["model.published_ndcg_at_10"])) for j in jobs
+    ]
+    assert published == RECIPE_TABLE
 
 
 @pytest.mark.parametrize(
