@@ -128,6 +128,24 @@ def test_bad_input_fails_with_one_line_and_a_failed_run(tmp_path, fixture_paths,
     assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
+def test_a_bad_job_fails_alone_and_the_sweep_exits_non_zero_at_its_end(tmp_path, fixture_paths):
+    """Job 0 has min_pixels above max_pixels; job 1 still runs, the leaderboard lists it, the exit is 2."""
+    overrides = ["-m", "experiment=offline_eval", "dataset.max_eval_rows=8", "pixels.min_pixels=100000000,1024"]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 2, result.stderr[-3000:]
+    (parent,) = runs_in(tmp_path, "sweep")
+    children = {r.data.tags["hydra_job_num"]: r for r in runs_in(tmp_path) if r.info.run_id != parent.info.run_id}
+    assert children["0"].info.status == "FAILED" and "min_pixels" in children["0"].data.tags["error"]
+    assert children["1"].info.status == "FINISHED" and "ndcg_at_10" in children["1"].data.metrics
+    assert parent.info.status == "FAILED" and "1 job(s) of this sweep failed" in parent.data.tags["error"]
+    assert "| tiny_qwen3_vl" in result.stdout  # the leaderboard of what did run
+    summary = [line for line in result.stderr.splitlines() if line.startswith("error: 1 job(s)")]
+    assert len(summary) == 1 and "job 0: " in summary[0] and "min_pixels" in summary[0]
+
+    dry = run_entry("vdr_exp.evaluate", [*overrides, "dry_run=true"], tmp_path / "dry", fixture_paths.root)
+    assert dry.returncode == 2 and dry.stdout.count("[dry run] job") == 1, dry.stderr[-3000:]
+
+
 def test_unknown_group_option_is_refused_before_any_run(tmp_path, fixture_paths):
     result = run_entry("vdr_exp.evaluate", ["experiment=offline_eval", "model=nope"], tmp_path, fixture_paths.root)
     assert result.returncode != 0 and "Could not find 'model/nope'" in result.stderr

@@ -82,6 +82,8 @@ def _record_invalid_config(cfg: DictConfig, context: JobContext, error: ConfigEr
             "run_kind": str(cfg.get("run_kind", "?")),
             "hydra_overrides": " ".join(redact.redact_overrides(context.overrides)) or "(none)",
         }
+        if context.job_num is not None:
+            tags["hydra_job_num"] = str(context.job_num)
         with tracking.tracked_run(track, "invalid-config", tags, context.parent_run_id):
             raise error
     except ConfigError:
@@ -122,5 +124,10 @@ def run_job(cfg: DictConfig, load: Callable[[DictConfig], RunConfig], import_job
     except ConfigError as error:
         log.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        if context.job_num is None:
+            raise SystemExit(2) from None
+        # In a sweep, one bad job (a model that will not load, a budget out of range) must not cost the
+        # others their turn: it is a FAILED run already, and the sweep ends non-zero after its last job.
+        job_context.FAILED_JOBS.append(f"job {context.job_num}: {error}")
+        return float("nan")  # optimising sweepers mark a NaN trial failed and go on
     return metrics.get("ndcg_at_10")

@@ -18,6 +18,11 @@ from omegaconf import OmegaConf
 PARENT_RUN_ENV = "VDR_EXP_PARENT_RUN_ID"
 SWEEP_KEYS_ENV = "VDR_EXP_SWEEP_KEYS"
 
+# Jobs of a multirun in this process that stopped on a config or input error, "job N: message". The sweep
+# goes on with its other jobs and reports these at its end; jobs in other processes are found as FAILED
+# child runs instead (a dry run has no runs, so in-process jobs are counted here).
+FAILED_JOBS: list[str] = []
+
 
 @dataclass(frozen=True)
 class JobContext:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp import redact, tracking
 from vdr_exp.config import SweepConfig, TrackingConfig
-from vdr_exp.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
+from vdr_exp.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ class MlflowParentRun(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         os.environ.pop(SWEEP_KEYS_ENV, None)
-        if self.parent_run_id is None:
+        if self.parent_run_id is None:  # a dry run: no runs, but bad configs still fail the command
+            self._exit_if_jobs_failed(list(FAILED_JOBS))
             return
         from vdr_exp import leaderboard
 
@@ -121,7 +122,28 @@ class MlflowParentRun(Callback):
             leaderboard.print_board(board)
         except leaderboard.LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
+        self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
         self._end("FINISHED")
+
+    def _failed_children(self) -> list[str]:
+        """FAILED child runs of this sweep, from any launcher's processes: "job N: error"."""
+        runs = self.client.search_runs(
+            [self.client.get_run(self.parent_run_id).info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}' and attributes.status = 'FAILED'",
+        )
+        return [
+            f"job {r.data.tags.get('hydra_job_num', '?')}: {r.data.tags.get('error', 'failed').splitlines()[0][:300]}"
+            for r in sorted(runs, key=lambda r: int(r.data.tags.get("hydra_job_num", -1)))
+        ]
+
+    def _exit_if_jobs_failed(self, failures: list[str]) -> None:
+        FAILED_JOBS.clear()
+        if not failures:
+            return
+        message = f"{len(failures)} job(s) of this sweep failed; the others ran. " + " | ".join(failures[:3])
+        self._end("FAILED", message)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
 
     def _end(self, status: str, error: str | None = None) -> None:
         if self.client is None or self.parent_run_id is None:
