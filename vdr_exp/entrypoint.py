@@ -129,5 +129,5 @@ def run_job(cfg: DictConfig, load: Callable[[DictConfig], RunConfig], import_job
         # In a sweep, one bad job (a model that will not load, a budget out of range) must not cost the
         # others their turn: it is a FAILED run already, and the sweep ends non-zero after its last job.
         job_context.FAILED_JOBS.append(f"job {context.job_num}: {error}")
-        return float("nan")  # optimising sweepers mark a NaN trial failed and go on
+        return None  # the Optuna sweeper records a trial without a value as failed and goes on
     return metrics.get("ndcg_at_10")
