@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -67,6 +71,25 @@ def test_an_exception_ends_the_run_failed(tmp_path):
     run = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}").get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["error"] == "RuntimeError: disk full"
     assert mlflow.active_run() is None
+
+
+def test_a_swallowed_ctrl_c_still_ends_the_run_killed(tmp_path):
+    """A KeyboardInterrupt raised inside a finalizer is printed and lost (seen in CI); the run must not end
+    FINISHED as if nothing happened."""
+    cfg = TrackingConfig(name="t", store=str(tmp_path / "m.db"), artifact_root=str(tmp_path / "art"))
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt), tracked_run(cfg, "interrupted", {}) as run_id:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass  # what "Exception ignored in: <finalizer>" amounts to
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's watch is gone
+    finally:
+        signal.signal(signal.SIGINT, before)
+    run = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}").get_run(run_id)
+    assert run.info.status == "KILLED" and "Ctrl-C" in run.data.tags["error"]
 
 
 def test_flatten_uses_dotted_keys():

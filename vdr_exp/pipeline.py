@@ -323,7 +323,8 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             models.apply_lora(model, run.model.lora)
         mlflow.log_metric("trainable_params", models.trainable_parameters(model))
         guard = step_metrics.DivergenceGuard()
-        trainer = _trainer(run, model, train_rows, protocol, loss, out_dir, [step_metrics.StepMetricsCallback(), guard])
+        callbacks = [step_metrics.StepMetricsCallback(), guard, step_metrics.StopOnInterrupt()]
+        trainer = _trainer(run, model, train_rows, protocol, loss, out_dir, callbacks)
         trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
         guard.raise_if_diverged()
         if run.model.lora is not None:
@@ -345,7 +346,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         if run.reranker.path is not None:
             reranker = reranking.load_reranker(run.reranker, run.pixels)
             if run.reranker.train:
-                callbacks = [step_metrics.StepMetricsCallback(prefix="reranker_")]
+                callbacks = [step_metrics.StepMetricsCallback(prefix="reranker_"), step_metrics.StopOnInterrupt()]
                 reranker_dir = reranking.train_reranker(
                     reranker, train_rows_with_negatives(run), run.reranker, out_dir, run.trainer.seed,
                     run.trainer.use_cpu, callbacks,

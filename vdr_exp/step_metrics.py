@@ -7,6 +7,7 @@ import math
 import mlflow
 from transformers import TrainerCallback
 
+from vdr_exp import interrupts
 from vdr_exp.config import ConfigError
 
 
@@ -34,6 +35,14 @@ class StepMetricsCallback(TrainerCallback):
                 metrics[f"train_{key}"] = value
         if metrics:
             mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in metrics.items()}, step=state.global_step)
+
+
+class StopOnInterrupt(TrainerCallback):
+    """Stops training at the next step when a Ctrl-C was received but its KeyboardInterrupt got lost
+    (see :mod:`vdr_exp.interrupts`)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        interrupts.raise_if_interrupted()
 
 
 class LossDiverged(ConfigError):

@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
+from vdr_exp import interrupts
 from vdr_exp.config import TrackingConfig
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,9 @@ def tracked_run(
         )
     log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, tracking_uri(cfg))
     try:
-        yield run.info.run_id
+        with interrupts.watched():
+            yield run.info.run_id
+            interrupts.raise_if_interrupted()
     except BaseException as error:
         message = f"{type(error).__name__}: {error}"
         mlflow.set_tag("error", message[:5000])
