@@ -22,16 +22,13 @@ JOB_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 
 
 def _masked(tree: Any) -> Any:
-    """Secret-looking keys masked, and so are secret overrides inside lists (``hydra.overrides.task``) and
-    Hydra's comma-joined ``override_dirname``."""
-    if isinstance(tree, dict):
-        masked = redact.redact_tree({k: _masked(v) for k, v in tree.items()})
-        if isinstance(masked.get("override_dirname"), str):
-            masked["override_dirname"] = ",".join(redact.redact_overrides(masked["override_dirname"].split(",")))
-        return masked
-    if isinstance(tree, list):
-        return [redact.redact_override(v) if isinstance(v, str) else _masked(v) for v in tree]
-    return tree
+    """Secrets masked as everywhere else, plus Hydra's comma-joined ``hydra.job.override_dirname``."""
+    masked = redact.redact_tree(tree)
+    hydra = masked.get("hydra") if isinstance(masked, dict) else None
+    job = hydra.get("job") if isinstance(hydra, dict) else None
+    if isinstance(job, dict) and isinstance(job.get("override_dirname"), str):
+        job["override_dirname"] = ",".join(redact.redact_overrides(job["override_dirname"].split(",")))
+    return masked
 
 
 def mask_file(path: Path) -> bool:

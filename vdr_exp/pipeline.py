@@ -348,7 +348,7 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
             if run.reranker.train:
                 callbacks = [step_metrics.StepMetricsCallback(prefix="reranker_"), step_metrics.StopOnInterrupt()]
                 reranker_dir = reranking.train_reranker(
-                    reranker, train_rows_with_negatives(run), run.reranker, out_dir, run.trainer.seed,
+                    reranker, train_rows_with_negatives(run, train_rows), run.reranker, out_dir, run.trainer.seed,
                     run.trainer.use_cpu, callbacks,
                 )  # fmt: skip
                 mlflow.set_tag("reranker_dir", str(reranker_dir.resolve()))
@@ -356,11 +356,13 @@ def run_training(run: TrainRunConfig, raw: DictConfig, job: JobContext) -> dict[
         return final.metrics
 
 
-def train_rows_with_negatives(run: TrainRunConfig):
-    """The training rows with every negative the protocol knows of: the reranker learns from all of them."""
+def train_rows_with_negatives(run: TrainRunConfig, train_rows):
+    """The training rows with every negative the protocol knows of: the reranker learns from all of them.
+    Only the recipe's pairs layout has negative columns; other layouts' rows are used as they are."""
+    if run.dataset.format != "pairs":
+        return train_rows
     negatives = [f"negative_{k}" for k in range(run.dataset.protocol.num_negatives)]
-    columns = ["query", "image", *(negatives if run.dataset.format == "pairs" else [])]
-    return data.load_train_rows(dataclasses.replace(run.dataset, train_columns=columns))
+    return data.load_train_rows(dataclasses.replace(run.dataset, train_columns=["query", "image", *negatives]))
 
 
 def run_mining(run: MineRunConfig, raw: DictConfig, job: JobContext) -> dict[str, float]:

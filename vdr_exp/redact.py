@@ -15,11 +15,12 @@ def is_secret(key: str) -> bool:
 
 
 def redact_tree(tree: Any) -> Any:
-    """A copy of a nested config container with secret-looking keys masked."""
+    """A copy of a nested config container with secret-looking keys masked, and secret ``key=value``
+    overrides inside lists too (``sweep.train_first``, Hydra's ``hydra.overrides.task``)."""
     if isinstance(tree, Mapping):
         return {k: (MASK if is_secret(str(k)) and v is not None else redact_tree(v)) for k, v in tree.items()}
     if isinstance(tree, list):
-        return [redact_tree(v) for v in tree]
+        return [redact_override(v) if isinstance(v, str) else redact_tree(v) for v in tree]
     return tree
 
 
