@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-FIXTURES ?= outputs/fixtures
+# Where runs write (the configs' paths.output_dir; pass OUTPUTS=... to both if you move it).
+OUTPUTS ?= outputs
+FIXTURES ?= $(OUTPUTS)/fixtures
 # A new virtualenv takes about 7 GB (PyPI's torch for Linux is the CUDA build); checked before creating one.
 MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
@@ -49,7 +51,7 @@ format: setup
 	$(PY) -m ruff check --fix vdr_exp tests benchmarks
 
 clean:
-	rm -rf $(VENV) outputs/fixtures .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(OUTPUTS)/fixtures .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 demo: setup
@@ -61,5 +63,5 @@ demo: setup
 	@echo "Export a leaderboard again with:  $(PY) -m vdr_exp.leaderboard --parent latest --base tiny_qwen3_vl"
 
 ui: setup
-	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
-		--default-artifact-root $(CURDIR)/outputs/mlartifacts --host 127.0.0.1 --port $(or $(PORT),5000)
+	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(abspath $(OUTPUTS))/mlflow.db \
+		--default-artifact-root $(abspath $(OUTPUTS))/mlartifacts --host 127.0.0.1 --port $(or $(PORT),5000)

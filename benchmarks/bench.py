@@ -24,16 +24,19 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import mlflow  # noqa: E402
-import torch  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
+import mlflow
+import torch
+from hydra import compose, initialize_config_module
 
-from vdr_exp import data, evaluation, losses, models, step_metrics  # noqa: E402
-from vdr_exp.config import load_train_config, register_configs  # noqa: E402
-from vdr_exp.embedding_cache import EmbeddingCache, model_fingerprint  # noqa: E402
-from vdr_exp.entrypoint import quiet_libraries  # noqa: E402
-from vdr_exp.fixtures import ensure_fixtures  # noqa: E402
-from vdr_exp.pipeline import _training_args  # noqa: E402
+from vdr_exp import data
+from vdr_exp.config import CONFIG_MODULE, load_train_config, register_configs
+from vdr_exp.fixtures import ensure_fixtures
+from vdr_exp.jobs.train import training_args
+from vdr_exp.modeling import losses, models
+from vdr_exp.retrieval import scoring
+from vdr_exp.retrieval.embedding_cache import EmbeddingCache, model_fingerprint
+from vdr_exp.runs import step_metrics
+from vdr_exp.runs.entrypoint import quiet_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = [32, 28, 24, 20, 16, 12, 8]
@@ -68,7 +71,7 @@ def train_config(fixtures: Path, steps: int):
         "trainer.eval_strategy=no",
         "trainer.save_strategy=no",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return load_train_config(compose(config_name="train", overrides=overrides))
 
 
@@ -80,25 +83,27 @@ def main() -> int:
     quiet_libraries()
     torch.manual_seed(0)
     fixtures = ensure_fixtures(ROOT / "outputs" / "fixtures")
-    run = train_config(fixtures.root, args.train_steps)
-    model = models.load_model(run.model, run.pixels).model
-    protocol = data.load_eval_protocol(run.dataset)
+    cfg = train_config(fixtures.root, args.train_steps)
+    model = models.load_model(cfg.model, cfg.pixels).model
+    protocol = data.load_eval_protocol(cfg.dataset)
 
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     bare = InformationRetrievalEvaluator(
         protocol.queries, protocol.corpus, protocol.relevant_docs, batch_size=32, show_progress_bar=False
     )
-    ours = lambda: evaluation.evaluate(model, protocol, None, 32, 100)  # noqa: E731
+    ours = lambda: scoring.evaluate(model, protocol, batch_size=32, top_k=100)  # noqa: E731
     ours(), bare(model)  # warm-up
     t_ours, t_bare = alternate(ours, lambda: bare(model), args.repeats)
     ratio_a = t_ours / t_bare
 
     with tempfile.TemporaryDirectory() as folder:
-        settings = f"{run.pixels.min_pixels}-{run.pixels.max_pixels}"
+        settings = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}"
 
         def cached_eval(cache: EmbeddingCache):
-            return evaluation.evaluate(model, protocol, None, 32, 100, cache, model_fingerprint(model, settings))
+            return scoring.evaluate(
+                model, protocol, batch_size=32, top_k=100, cache=cache, model_key=model_fingerprint(model, settings)
+            )
 
         t_first = median_time(lambda: cached_eval(EmbeddingCache(Path(folder) / f"c{time.time_ns()}")), args.repeats)
         warm = EmbeddingCache(Path(folder) / "warm")
@@ -106,11 +111,13 @@ def main() -> int:
         t_cached = median_time(lambda: cached_eval(warm), args.repeats)
     ratio_b = t_first / t_cached
 
-    t_one = median_time(lambda: evaluation.evaluate(model, protocol, WIDTHS, 32, 100), args.repeats)
-    t_seven = median_time(lambda: [evaluation.evaluate(model, protocol, [w], 32, 100) for w in WIDTHS], 1)
+    t_one = median_time(lambda: scoring.evaluate(model, protocol, dims=WIDTHS, batch_size=32, top_k=100), args.repeats)
+    t_seven = median_time(
+        lambda: [scoring.evaluate(model, protocol, dims=[w], batch_size=32, top_k=100) for w in WIDTHS], 1
+    )
     ratio_c = t_seven / t_one
 
-    ratio_d, t_train_ours, t_train_bare = train_ratio(run, args.repeats)
+    ratio_d, t_train_ours, t_train_bare = train_ratio(cfg, args.repeats)
 
     rows = [
         ("(a) framework eval / bare ST evaluator", ratio_a, "<= 1.10", ratio_a <= 1.10, f"{t_ours:.2f}s vs {t_bare:.2f}s"),
@@ -125,20 +132,25 @@ def main() -> int:
     return 0 if all(ok for *_, ok, _ in rows) else 1
 
 
-def train_ratio(run, repeats: int) -> tuple[float, float, float]:
+def train_ratio(cfg, repeats: int) -> tuple[float, float, float]:
     """Same model, data, loss and arguments; the framework adds its callbacks and an MLflow run."""
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
-    rows = data.load_train_rows(run.dataset)
+    rows = data.load_train_rows(cfg.dataset)
 
     def one(framework: bool, out: Path) -> float:
         torch.manual_seed(0)
-        model = models.load_model(run.model, run.pixels).model
-        args = _training_args(run, model, out, SentenceTransformerTrainingArguments)
+        loaded = models.load_model(cfg.model, cfg.pixels)
+        model = loaded.model
+        args = training_args(cfg, model, out, SentenceTransformerTrainingArguments)
         callbacks = [step_metrics.StepMetricsCallback(), step_metrics.DivergenceGuard()] if framework else []
         trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=rows, loss=losses.build_loss(model, run.loss), callbacks=callbacks
+            model=model,
+            args=args,
+            train_dataset=rows,
+            loss=losses.build_loss(model, cfg.loss, loaded.family),
+            callbacks=callbacks,
         )
         start = time.perf_counter()
         trainer.train()

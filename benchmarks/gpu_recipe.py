@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
+import torch
 
 # Qwen3-VL-2B (the base of Qwen3-VL-Embedding-2B): about 2.1B parameters.
 RECIPE_CONFIG = {
@@ -109,7 +109,8 @@ def load_embedder(folder: Path, device: str, dtype: torch.dtype, attn: str):
 def pages(n: int, page_size: tuple[int, int]):
     import random
 
-    from vdr_exp.fixtures.pages import random_spec, render_page
+    from vdr_exp.fixtures.pages import random_spec
+    from vdr_exp.fixtures.render import render_page
 
     rng = random.Random(0)
     return [render_page(random_spec(rng)).resize(page_size) for _ in range(n)]

@@ -9,9 +9,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest  # noqa: E402
+import pytest
 
-from vdr_exp.fixtures import FixturePaths, ensure_fixtures  # noqa: E402
+from vdr_exp.fixtures import FixturePaths, ensure_fixtures
 
 
 @pytest.fixture(scope="session")

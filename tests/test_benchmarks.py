@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 
-from vdr_exp.dataset_folder import load_rows
+from vdr_exp.data.dataset_folder import load_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

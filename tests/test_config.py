@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import MissingMandatoryValue
 
-from vdr_exp.config import ConfigError, load_evaluate_config, load_mine_config, load_train_config, register_configs
+from vdr_exp.config import CONFIG_MODULE, load_evaluate_config, load_mine_config, load_train_config, register_configs
+from vdr_exp.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 register_configs()
@@ -20,7 +21,7 @@ def _options(group: str) -> list[str]:
 
 
 def _compose(name: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
 
 
@@ -116,8 +117,48 @@ def test_mine_config_composes_and_refuses_datasets_that_already_have_negatives()
         load_mine_config(_compose("mine", ["dataset.path=/d", "mine.max_score_ratio=1.5"]))
 
 
-def test_dataset_format_and_split_fraction_are_checked():
-    with pytest.raises(ConfigError, match="dataset.format='csv' is unknown"):
-        load_evaluate_config(_compose("evaluate", ["dataset.format=csv"]))
+@pytest.mark.parametrize(
+    ("override", "valid"),
+    [
+        ("dataset.format=csv", "pairs, local_docs, beir"),
+        ("model.kind=dense", "single_vector, multi_vector, router"),
+        ("model.module_stack=mean", "saved, last_token, build"),
+        ("reranker.head=linear", "saved, dense, logit"),
+        ("loss.type=triplet", "cmnrl, mnrl"),
+        ("trainer.prompts=custom", "model"),
+    ],
+)
+def test_an_unknown_variant_is_refused_at_composition_with_the_valid_choices(override, valid):
+    with pytest.raises(ConfigCompositionException) as caught:
+        _compose("train", [override])
+    assert f"[{valid}]" in str(caught.value.__cause__)
+
+
+def test_dataset_split_fraction_is_checked():
     with pytest.raises(ConfigError, match="eval_fraction"):
         load_evaluate_config(_compose("evaluate", ["dataset=local_docs", "dataset.path=/d", "dataset.eval_fraction=0"]))
+
+
+def test_key_lists_come_from_the_schema_roles():
+    from vdr_exp.config import keys_with
+
+    assert set(keys_with("volatile")) == {"tracking", "paths", "sweep", "dry_run", "force", "run_name", "resume"}
+    assert set(keys_with("location")) == {"tracking", "paths", "fixtures"}
+    assert set(keys_with("setting")) == {"dataset", "pixels", "eval.dims"}
+    assert {"model", "dataset", "loss", "trainer", "mine", "eval"} <= set(keys_with("section"))
+
+
+def test_one_paths_node_moves_every_default_location():
+    cfg = load_train_config(_compose("train", ["paths.output_dir=/scratch/vdr"]))
+    located = [cfg.tracking.store, cfg.tracking.artifact_root, cfg.eval.cache_dir, cfg.fixtures.root]
+    assert all(path.startswith("/scratch/vdr/") for path in located), located
+    mine = load_mine_config(_compose("mine", ["paths.output_dir=/scratch/vdr", "dataset.path=/d"]))
+    assert mine.mine.out.startswith("/scratch/vdr/mined/") and mine.dataset.page_cache == "/scratch/vdr/page_cache"
+
+
+def test_the_optimized_metric_is_what_the_entry_point_returns():
+    from vdr_exp.runs.entrypoint import _optimized
+
+    assert load_evaluate_config(_compose("evaluate", [])).optimized_metric == "ndcg_at_10"
+    assert _optimized({"ndcg_at_10": 0.5, "ndcg_at_5": 0.4}, "ndcg_at_5") == 0.4
+    assert _optimized({"ndcg_at_10": 0.5}, "ndcg_at_5") is None

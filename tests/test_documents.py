@@ -14,10 +14,14 @@ from datasets import Image as ImageFeature
 from entrypoints import run_entry, runs_in, store_client
 from PIL import Image
 
-from vdr_exp import data, documents
-from vdr_exp.config import DatasetConfig, InputError
-from vdr_exp.dataset_folder import load_rows
-from vdr_exp.fixtures.pages import query_for, random_spec, render_page
+from vdr_exp import data
+from vdr_exp.config import DatasetConfig
+from vdr_exp.data.dataset_folder import load_rows
+from vdr_exp.data.layouts import local_docs
+from vdr_exp.data.layouts.base import split_query_ids
+from vdr_exp.errors import InputError
+from vdr_exp.fixtures.pages import query_for, random_spec
+from vdr_exp.fixtures.render import render_page
 
 # file -> number of pages (images have one); PDFs are written with PIL, rendered back with PDFium.
 LAYOUT = {"reports/annual.pdf": 4, "contract.pdf": 3, "memo.pdf": 2, "chart.png": 1, "scans/receipt.jpg": 1}
@@ -55,7 +59,7 @@ def _cfg(root: Path, cache: Path, **kwargs) -> DatasetConfig:
 
 
 def test_every_page_is_a_document_and_renders_once(doc_folder, tmp_path):
-    folder = documents.load_folder(_cfg(doc_folder, tmp_path / "cache", dpi=72))
+    folder = local_docs.load_folder(_cfg(doc_folder, tmp_path / "cache", dpi=72))
     assert len(folder.pages) == sum(LAYOUT.values()) == 11
     assert "reports/annual.pdf#p4" in folder.pages and "scans/receipt.jpg" in folder.pages
     assert len(folder.queries) == 11 and folder.queries[0].relevant == {"reports/annual.pdf#p1": 2, "memo.pdf#p2": 1}
@@ -64,19 +68,19 @@ def test_every_page_is_a_document_and_renders_once(doc_folder, tmp_path):
     cached = sorted((tmp_path / "cache").iterdir())
     assert len(cached) == 3 and all((d / "complete").is_file() for d in cached)
     stamp = {p: p.stat().st_mtime_ns for d in cached for p in d.iterdir()}
-    documents.load_folder(_cfg(doc_folder, tmp_path / "cache", dpi=72))
+    local_docs.load_folder(_cfg(doc_folder, tmp_path / "cache", dpi=72))
     assert {p: p.stat().st_mtime_ns for d in cached for p in d.iterdir()} == stamp  # nothing re-rendered
-    documents.load_folder(_cfg(doc_folder, tmp_path / "cache", dpi=144))
+    local_docs.load_folder(_cfg(doc_folder, tmp_path / "cache", dpi=144))
     assert len(list((tmp_path / "cache").iterdir())) == 6  # the DPI is part of the key
 
 
 def test_queries_split_by_seed_and_fraction():
     ids = [f"q{i}" for i in range(10)]
-    train, held_out = documents.split_query_ids(ids, 0.3, seed=1)
+    train, held_out = split_query_ids(ids, 0.3, seed=1)
     assert len(held_out) == 3 and train | held_out == set(ids) and not train & held_out
-    assert documents.split_query_ids(ids, 0.3, seed=1) == (train, held_out)
-    assert documents.split_query_ids(ids, 0.3, seed=2) != (train, held_out)
-    assert documents.split_query_ids(ids, 1.0, seed=1) == (set(), set(ids))
+    assert split_query_ids(ids, 0.3, seed=1) == (train, held_out)
+    assert split_query_ids(ids, 0.3, seed=2) != (train, held_out)
+    assert split_query_ids(ids, 1.0, seed=1) == (set(), set(ids))
 
 
 def test_training_reads_a_folder_once_for_rows_and_eval_queries(doc_folder, tmp_path, monkeypatch):
@@ -84,8 +88,8 @@ def test_training_reads_a_folder_once_for_rows_and_eval_queries(doc_folder, tmp_
         doc_folder, tmp_path / "cache", dpi=72, eval_fraction=0.3, split_seed=3, train_columns=["query", "image"]
     )
     loads = []
-    real_load = documents.load_folder
-    monkeypatch.setattr(documents, "load_folder", lambda c: loads.append(c) or real_load(c))
+    real_load = local_docs.load_folder
+    monkeypatch.setattr(local_docs, "load_folder", lambda c: loads.append(c) or real_load(c))
     rows, protocol = data.load_train_and_eval(cfg)
     assert len(loads) == 1
     separate_rows, separate_protocol = data.load_train_rows(cfg), data.load_eval_protocol(cfg)
@@ -112,7 +116,7 @@ def test_bad_query_lines_name_the_file_and_line(doc_folder, tmp_path, line, mess
     queries = tmp_path / "queries.jsonl"
     queries.write_text(f"{good}\n\n{line}\n")
     with pytest.raises(InputError) as error:
-        documents.load_folder(_cfg(doc_folder, tmp_path / "cache", queries_file=str(queries)))
+        local_docs.load_folder(_cfg(doc_folder, tmp_path / "cache", queries_file=str(queries)))
     assert f"{queries}:3: " in str(error.value) and message in str(error.value)
 
 
@@ -121,17 +125,17 @@ def test_duplicate_ids_unreadable_pdfs_and_missing_files(doc_folder, tmp_path):
     queries = tmp_path / "queries.jsonl"
     queries.write_text(f"{line}\n{line}\n")
     with pytest.raises(InputError, match=r"queries.jsonl:2: duplicate query_id 'a' \(first on line 1\)"):
-        documents.load_folder(_cfg(doc_folder, tmp_path / "c", queries_file=str(queries)))
+        local_docs.load_folder(_cfg(doc_folder, tmp_path / "c", queries_file=str(queries)))
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "bad.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     with pytest.raises(InputError, match=r"bad.pdf: cannot read this PDF"):
-        documents.load_folder(_cfg(broken, tmp_path / "fresh-cache"))
+        local_docs.load_folder(_cfg(broken, tmp_path / "fresh-cache"))
     assert not list((tmp_path / "fresh-cache").glob("*")), "no half-rendered cache entry is left behind"
     with pytest.raises(InputError, match="queries file .* does not exist"):
-        documents.load_folder(_cfg(doc_folder, tmp_path / "c", queries_file="missing.jsonl"))
+        local_docs.load_folder(_cfg(doc_folder, tmp_path / "c", queries_file="missing.jsonl"))
     with pytest.raises(InputError, match="is not a folder"):
-        documents.load_folder(_cfg(tmp_path / "nowhere", tmp_path / "c"))
+        local_docs.load_folder(_cfg(tmp_path / "nowhere", tmp_path / "c"))
 
 
 def _trec_eval_ndcg(run_dir: Path) -> float:
@@ -221,7 +225,7 @@ def test_beir_layout_with_graded_qrels_matches_trec_eval(beir_folder, tmp_path, 
 
 
 def test_beir_missing_column_is_named(beir_folder, tmp_path):
-    from vdr_exp import beir
+    from vdr_exp.data.layouts import beir
 
     broken = tmp_path / "broken"
     for name in ("corpus", "queries"):
@@ -277,7 +281,7 @@ def test_mine_writes_the_recipe_schema_and_trains(doc_folder, tmp_path, fixture_
 
 
 def test_same_named_dataset_folders_never_share_cached_rows(tmp_path):
-    from vdr_exp.dataset_folder import write_dataset_folder
+    from vdr_exp.data.dataset_folder import write_dataset_folder
 
     for parent, n in (("a", 3), ("b", 5)):
         rows = Dataset.from_dict({"query": [f"q{i}" for i in range(n)]})

@@ -16,7 +16,7 @@ from sentence_transformers.sentence_transformer.training_args import (
     SentenceTransformerTrainingArguments,
 )
 
-from vdr_exp.protocols import hard_negatives_protocol
+from vdr_exp.data.protocols import hard_negatives_protocol
 
 
 def test_finetuning_lifts_ndcg_at_10(fixture_paths, tmp_path):

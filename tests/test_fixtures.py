@@ -9,9 +9,9 @@ import pytest
 from datasets import load_dataset
 from sentence_transformers import SentenceTransformer
 
+from vdr_exp.data.protocols import hard_negatives_protocol
 from vdr_exp.fixtures import synthetic_dataset, tiny_models
 from vdr_exp.fixtures.synthetic_dataset import COLUMNS, SyntheticSpec
-from vdr_exp.protocols import hard_negatives_protocol
 
 
 def _param_count(path) -> int:

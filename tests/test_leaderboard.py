@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from vdr_exp import leaderboard, run_refs
-from vdr_exp.config import ConfigError, RunRefConfig, TrackingConfig
+from vdr_exp import leaderboard as leaderboard_cli
+from vdr_exp.config import RunRefConfig, TrackingConfig
+from vdr_exp.errors import ConfigError
+from vdr_exp.reports import leaderboard
+from vdr_exp.runs import run_refs
 
 
 class Store:
@@ -134,16 +137,16 @@ def test_cli_writes_logs_to_the_parent_and_fails_clearly(store, tmp_path, capsys
     store.run("b", 0.8, parent=parent)
     out = tmp_path / "boards"
     args = ["--tracking-uri", store.uri, "--out-dir", str(out), "--base", "a"]
-    assert leaderboard.main([*args, "--parent", "latest"]) == 0
+    assert leaderboard_cli.main([*args, "--parent", "latest"]) == 0
     name = "s"  # the parent's sweep preset
     assert pd.read_csv(out / f"{name}.csv")["model"].tolist() == ["b", "a"]
     logged = {a.path for a in store.client.list_artifacts(parent, "leaderboard")}
     assert f"leaderboard/{name}.csv" in logged and f"leaderboard/{name}_size_vs_ndcg.png" in logged
     assert "| b " in capsys.readouterr().out
 
-    assert leaderboard.main([*args, "--tag", "team=nobody"]) == 2
+    assert leaderboard_cli.main([*args, "--tag", "team=nobody"]) == 2
     assert "no FINISHED runs match" in capsys.readouterr().err
-    assert leaderboard.main([*args, "--experiment", "missing"]) == 2
+    assert leaderboard_cli.main([*args, "--experiment", "missing"]) == 2
     assert "experiment 'missing'" in capsys.readouterr().err
 
 
@@ -167,3 +170,12 @@ def test_run_reference_errors_say_what_to_fix(store):
         run_refs.resolve(RunRefConfig(tags={"preset": "nope"}), store.client, "vdr")
     with pytest.raises(ConfigError, match="experiment 'elsewhere' does not exist"):
         run_refs.resolve(RunRefConfig(experiment="elsewhere"), store.client, "vdr")
+
+
+def test_tag_filters_hold_any_quote_a_value_may_contain(store):
+    store.run("kept", 0.7, tags={"team": "o'brien", "note": 'say "hi"'})
+    store.run("other", 0.9, tags={"team": "obrien"})
+    assert board_of(store, tags=(("team", "o'brien"),))["model"].tolist() == ["kept"]
+    assert board_of(store, tags=(("note", 'say "hi"'),))["model"].tolist() == ["kept"]
+    with pytest.raises(ConfigError, match="both quote characters"):
+        board_of(store, tags=(("team", "o'b\"x"),))

@@ -74,7 +74,7 @@ def _pairs_dataset(root: Path, query: str = "a query", image: bytes | None = Non
         for c in columns[1:]:
             rows[c].append({"bytes": img, "path": None})
     features = Features({c: Value("string") if c == "query" else ImageFeature() for c in columns})
-    from vdr_exp.dataset_folder import write_dataset_folder
+    from vdr_exp.data.dataset_folder import write_dataset_folder
 
     return write_dataset_folder(root, {"eval": Dataset.from_dict(rows, features=features)}, "# bad data")
 
@@ -236,11 +236,11 @@ def test_killed_training_resumes_from_its_checkpoint_into_the_same_run(tmp_path,
 
 
 def test_security_defaults():
-    from vdr_exp.config import ConfigError
-    from vdr_exp.entrypoint import check_targets
-    from vdr_exp.redact import redact_override, redact_tree
+    from vdr_exp.errors import ConfigError
+    from vdr_exp.runs.entrypoint import check_targets
+    from vdr_exp.runs.redact import redact_override, redact_tree
 
-    check_targets({"hydra": {"callbacks": {"p": {"_target_": "vdr_exp.sweep_callbacks.MlflowParentRun"}}}})
+    check_targets({"hydra": {"callbacks": {"p": {"_target_": "vdr_exp.runs.sweep_callbacks.MlflowParentRun"}}}})
     with pytest.raises(ConfigError, match="_target_='os.system' is outside the allowed modules"):
         check_targets({"eval": {"x": {"_target_": "os.system"}}})
     assert redact_tree({"model": {"model_kwargs": {"token": "t", "dtype": "bf16"}}, "api_key": "k"}) == {
@@ -256,7 +256,7 @@ def test_security_defaults():
 
 
 def test_hydra_bookkeeping_files_are_masked_in_place(tmp_path):
-    from vdr_exp.hydra_secrets import mask_file
+    from vdr_exp.runs.hydra_secrets import mask_file
 
     hydra_yaml = tmp_path / "hydra.yaml"
     hydra_yaml.write_text(

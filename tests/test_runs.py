@@ -8,7 +8,7 @@ import pandas as pd
 import pytrec_eval
 from entrypoints import only_run, run_entry, runs_in, store_client
 
-from vdr_exp.metrics import HEADLINE
+from vdr_exp.retrieval.metrics import HEADLINE
 
 ARTIFACTS = ("metrics.csv", "per_query.csv", "rankings.csv", "run.trec", "qrels.tsv", "matryoshka.csv")
 

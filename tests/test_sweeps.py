@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from entrypoints import run_entry, runs_in, store_client, tiny_eval_sweep
 
-# The recipe's results table (../shared/reference/vdr-blog-recipe.md), in its order: hub id, params, NDCG@10.
+# The recipe's published results table (the 20 models of the README's compare_baselines sweep), in its order:
+# hub id, params, NDCG@10.
 RECIPE_TABLE = [
     ("tomaarsen/Qwen3-VL-Embedding-2B-vdr", 2.1e9, 0.947),
     ("Qwen/Qwen3-VL-Embedding-8B", 8.1e9, 0.923),

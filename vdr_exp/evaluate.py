@@ -6,20 +6,21 @@ import hydra
 from omegaconf import DictConfig
 
 from vdr_exp.config import load_evaluate_config, register_configs
-from vdr_exp.entrypoint import run_job
+from vdr_exp.runs.entrypoint import run_job
 
 register_configs()
 
 
 def _job():
-    from vdr_exp.pipeline import run_evaluation
+    from vdr_exp.jobs.evaluate import run_evaluation
 
     return run_evaluation
 
 
-@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    return run_job(cfg, load_evaluate_config, _job)
+# The configs ship inside the package (conf/ in a checkout), so this works from any directory.
+@hydra.main(config_path="pkg://vdr_exp.conf", config_name="evaluate", version_base="1.3")
+def main(composed: DictConfig) -> float | None:
+    return run_job(composed, load_evaluate_config, _job)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Presets of `python -m vdr_exp.evaluate sweep=<name>` (in sweep/)."""

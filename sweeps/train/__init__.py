@@ -1,0 +1,1 @@
+"""Presets of `python -m vdr_exp.train sweep=<name>` (in sweep/)."""

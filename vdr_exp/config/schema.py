@@ -1,0 +1,314 @@
+"""The schema of the YAML in ``conf/``: one dataclass per config group, one per entry point.
+
+Registered with Hydra's ConfigStore (:func:`vdr_exp.config.register_configs`), so a misspelled key, a wrongly
+typed value or an unknown variant (an Enum of :mod:`vdr_exp.config.variants`) fails at composition time,
+before any model loads. Top-level fields carry metadata saying what role they play (a section a dry run
+prints, a key that says where things go rather than what runs, ...); :mod:`vdr_exp.config.keys` derives the
+key lists from it, so adding a section is one field here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from vdr_exp.config.variants import (
+    DatasetFormat,
+    LossType,
+    ModelKind,
+    ModuleStack,
+    ProtocolType,
+    RerankerHead,
+    RunKind,
+    TrainingPrompts,
+)
+
+
+@dataclass
+class RunRefConfig:
+    """A finetuned model named by the training run that saved it, instead of by a path copied by hand."""
+
+    # An MLflow run id. When null: the latest FINISHED training run in ``experiment`` carrying ``tags``.
+    run_id: str | None = None
+    # Experiment to search; null means the run's own tracking.experiment_name.
+    experiment: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters (PEFT) on the transformer's attention projections; only the adapters train."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class RouterConfig:
+    """Two encoders joined by a Router: queries (text) take one, pages (images) the other, each through a
+    trainable Dense projection into a shared ``dim``-wide space (the spaces start unaligned: train first)."""
+
+    text_path: str = MISSING
+    image_path: str = MISSING
+    dim: int = 256
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # "single_vector" (one embedding per input, cosine), "multi_vector" (one per token, MaxSim: ColQwen-style)
+    # or "router" (separate text and image encoders, see RouterConfig).
+    kind: ModelKind = ModelKind.single_vector
+    # A hub id or a local directory. Fixture models point into the fixtures root.
+    path: str = MISSING
+    # "saved": use the repo's modules.json; "last_token": build Transformer -> last-token Pooling -> Normalize
+    # (for raw VLM checkpoints without Sentence Transformers files).
+    module_stack: ModuleStack = ModuleStack.saved
+    # Figures from the recipe's results table, shown beside measured ones in leaderboards.
+    published_params: float | None = None
+    published_ndcg_at_10: float | None = None
+    trust_remote_code: bool = False
+    attn_implementation: str = "flash_attention_2"
+    dtype: str = "bfloat16"
+    # True for the offline fixture models, which are built on demand when missing.
+    fixture: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    processor_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Set for a model saved by an earlier training run; ``path`` is then filled from that run's ``model_dir`` tag.
+    from_run: RunRefConfig | None = None
+    # multi_vector built from a plain checkpoint (module_stack "build"): width of the per-token projection.
+    multi_vector_dim: int = 128
+    router: RouterConfig | None = None
+    # Train LoRA adapters instead of all weights (training runs); null: full finetuning.
+    lora: LoraConfig | None = None
+    # A saved LoRA adapter folder to apply on load (e.g. a training run's adapter/), for evaluation.
+    adapter: str | None = None
+
+
+@dataclass
+class RerankerConfig:
+    """Retrieve-then-rerank: a multimodal CrossEncoder re-scores the retriever's top ``top_k`` pages."""
+
+    name: str = "none"
+    # null: no reranking (the default). A hub id or folder of a CrossEncoder, or a VLM to build one from.
+    path: str | None = None
+    # "saved": a CrossEncoder checkpoint. "dense": feature-extraction transformer + last-token pooling + a
+    # Dense score head (built on ``path``; needs training). "logit": any-to-any transformer + LogitScore of
+    # the ``true_token``/``false_token`` answer tokens.
+    head: RerankerHead = RerankerHead.saved
+    true_token: str = "yes"
+    false_token: str = "no"
+    top_k: int = 20
+    # Training runs: also train the reranker (binary cross-entropy on query/positive vs query/negative pairs).
+    train: bool = False
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    fixture: bool = False
+
+
+@dataclass
+class ProtocolConfig:
+    # "hard_negatives" (format "pairs" only): corpus = every eval row's positive plus its negatives; one
+    # relevant page per query. The "local_docs" and "beir" formats bring their own corpus and qrels.
+    type: ProtocolType = ProtocolType.hard_negatives
+    num_negatives: int = 4
+    name: str = "vdr-eval-hard"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    # "pairs": rows of query, image, negative_0.. (the recipe's layout); "local_docs": a folder of PDFs and
+    # page images plus a queries file; "beir": corpus/queries/qrels configs (ViDoRe, MTEB *_beir datasets).
+    format: DatasetFormat = DatasetFormat.pairs
+    path: str = MISSING
+    train_config: str = "train"
+    eval_config: str = "eval"
+    split: str = "train"
+    train_columns: list[str] = field(default_factory=lambda: ["query", "image", "negative_0"])
+    max_train_rows: int | None = None
+    max_eval_rows: int | None = None
+    fixture: bool = False
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    # local_docs: the queries file (relative to path), PDF render resolution and the rendered-page cache.
+    queries_file: str = "queries.jsonl"
+    dpi: int = 100
+    page_cache: str = "${paths.page_cache}"
+    # local_docs and beir: the share of queries held out for evaluation (seeded); training gets the rest.
+    eval_fraction: float = 1.0
+    split_seed: int = 42
+    # beir: the three configs of the layout (their split is ``split``).
+    corpus_config: str = "corpus"
+    queries_config: str = "queries"
+    qrels_config: str = "qrels"
+
+
+@dataclass
+class LossConfig:
+    name: str = MISSING
+    # "cmnrl" (CachedMultipleNegativesRankingLoss) or "mnrl" (MultipleNegativesRankingLoss)
+    type: LossType = LossType.cmnrl
+    scale: float = 20.0
+    mini_batch_size: int = 1
+    # Cached loss only: bound each mini-batch by tokens instead of samples (pages vary a lot in size).
+    mini_batch_num_tokens: int | None = None
+    matryoshka_dims: list[int] | None = None
+    matryoshka_weights: list[float] | None = None
+    # Multi-process training: score each query against every process's pages (all-gather), so in-batch
+    # negatives grow with the number of GPUs; false keeps them per process (the per-device batch).
+    gather_across_devices: bool = False
+
+
+@dataclass
+class PixelsConfig:
+    name: str = MISSING
+    min_pixels: int = MISSING
+    max_pixels: int = MISSING
+
+
+@dataclass
+class TrainerConfig:
+    """Sentence Transformers training arguments, passed by name; fields marked ``ours`` are not among them."""
+
+    name: str = field(default=MISSING, metadata={"ours": True})
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 64
+    per_device_eval_batch_size: int = 64
+    learning_rate: float = 2e-5
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = field(default=0.1, metadata={"ours": True})  # passed as warmup_steps (a ratio below 1)
+    optim: str = "adamw_torch_fused"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    bf16: bool = True
+    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = 1
+    seed: int = 42
+    batch_sampler: str = "no_duplicates"
+    eval_strategy: str = "steps"
+    eval_steps: float = 0.1
+    save_strategy: str = "steps"
+    save_steps: float = 0.1
+    save_total_limit: int | None = 2
+    logging_steps: float = 0.05
+    dataloader_num_workers: int = 0
+    use_cpu: bool = False
+    # None: no prompts while training (the recipe). "model": the model's own saved query/document prompts.
+    prompts: TrainingPrompts | None = field(default=None, metadata={"ours": True})
+
+
+@dataclass
+class TrackingConfig:
+    name: str = MISSING
+    # Empty: a SQLite store at ``store``; otherwise any MLflow tracking URI (http://..., postgresql://...).
+    tracking_uri: str = ""
+    store: str = "${paths.mlflow_store}"
+    artifact_root: str = "${paths.mlflow_artifacts}"
+    experiment_name: str = "vdr"
+    log_model: bool = False
+
+
+@dataclass
+class EvalConfig:
+    # Matryoshka widths to report; None: the loss's dims in training runs, the full width otherwise.
+    dims: list[int] | None = field(default=None, metadata={"setting": True})
+    batch_size: int = 32
+    top_k: int = 100
+    # Evaluation embeddings on disk, keyed by model weights, settings and input content (vdr_exp.retrieval.embedding_cache).
+    cache: bool = True
+    cache_dir: str = "${paths.embedding_cache}"
+    cache_max_gb: float = 10.0
+
+
+@dataclass
+class FixturesConfig:
+    root: str = "${paths.fixtures}"
+
+
+@dataclass
+class SweepConfig:
+    """What a ``sweep=<name>`` preset adds beside Hydra's own sweeper settings."""
+
+    # Tags the MLflow parent run and names the leaderboard; null outside sweeps.
+    name: str | None = None
+    # Training runs the sweep's jobs depend on (each a list of ``vdr_exp.train`` overrides), run before the jobs.
+    train_first: list[list[str]] = field(default_factory=list)
+    # The model the leaderboard's delta column is measured against.
+    leaderboard_base: str | None = None
+
+
+@dataclass
+class PathsConfig:
+    """Where everything a run writes goes (``conf/paths/default.yaml``); every default path interpolates these."""
+
+    output_dir: str = MISSING
+    fixtures: str = MISSING
+    mlflow_store: str = MISSING
+    mlflow_artifacts: str = MISSING
+    embedding_cache: str = MISSING
+    page_cache: str = MISSING
+    leaderboards: str = MISSING
+    mined: str = MISSING
+
+
+# Roles of the top-level fields (dataclass metadata), read by vdr_exp.config.keys:
+#   section  - printed by dry runs (what decides the result)
+#   volatile - left out of the config fingerprint (where results are logged, how the job was launched)
+#   location - where things are stored; a sweep passes these on to its prerequisite training runs
+#   setting  - an evaluation setting, a leaderboard column rather than part of a model's label
+SECTION = {"section": True}
+
+
+@dataclass
+class EvaluateRunConfig:
+    model: ModelConfig = field(default=MISSING, metadata=SECTION)
+    dataset: DatasetConfig = field(default=MISSING, metadata={"section": True, "setting": True})
+    pixels: PixelsConfig = field(default=MISSING, metadata={"section": True, "setting": True})
+    tracking: TrackingConfig = field(default=MISSING, metadata={"section": True, "volatile": True, "location": True})
+    paths: PathsConfig = field(default_factory=PathsConfig, metadata={"volatile": True, "location": True})
+    reranker: RerankerConfig = field(default_factory=RerankerConfig, metadata=SECTION)
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata=SECTION)
+    fixtures: FixturesConfig = field(default_factory=FixturesConfig, metadata={"location": True})
+    sweep: SweepConfig = field(default_factory=SweepConfig, metadata={"section": True, "volatile": True})
+    # The metric a sweeper optimises and the entry point returns (e.g. ndcg_at_5 for ViDoRe v1/v2).
+    optimized_metric: str = "ndcg_at_10"
+    # Print what would run (every job of a sweep, with resolved values) and load nothing.
+    dry_run: bool = field(default=False, metadata={"volatile": True})
+    # Sweeps skip jobs whose identical config already has a FINISHED run; force=true runs them anyway.
+    force: bool = field(default=False, metadata={"volatile": True})
+    run_name: str | None = field(default=None, metadata={"volatile": True})
+    run_kind: RunKind = RunKind.evaluate
+
+
+@dataclass
+class TrainRunConfig(EvaluateRunConfig):
+    loss: LossConfig = field(default=MISSING, metadata=SECTION)
+    trainer: TrainerConfig = field(default=MISSING, metadata=SECTION)
+    run_kind: RunKind = RunKind.train
+    # The MLflow run id of an interrupted training run to continue from its last checkpoint, in that run.
+    resume: str | None = field(default=None, metadata={"volatile": True})
+
+
+@dataclass
+class MineConfig:
+    num_negatives: int = 4
+    # Skip this many of the best-scoring non-relevant pages (likely unlabelled positives) before taking negatives.
+    range_min: int = 0
+    # Keep a negative only if it scores at most this ratio of the positive (e.g. 0.95); null: no ceiling.
+    max_score_ratio: float | None = None
+    batch_size: int = 32
+    # Folder the mined dataset is written to (configs train and eval, the recipe's columns).
+    out: str = MISSING
+
+
+@dataclass
+class MineRunConfig(EvaluateRunConfig):
+    mine: MineConfig = field(default_factory=MineConfig, metadata=SECTION)
+    run_kind: RunKind = RunKind.mine

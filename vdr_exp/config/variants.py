@@ -1,0 +1,77 @@
+"""The variants a config chooses between, as Enums: a wrong value fails when Hydra composes the config,
+with the valid choices in the message, before anything loads.
+
+Member names equal their values, so YAML, MLflow params and dry runs show the same plain word. Each Enum has
+one dispatch point in the code (named below), where adding a member means adding one registry line.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ModelKind(StrEnum):
+    """How a model embeds (dispatched in :mod:`vdr_exp.modeling.families`)."""
+
+    single_vector = "single_vector"  # one embedding per input, cosine
+    multi_vector = "multi_vector"  # one embedding per token, MaxSim (ColQwen-style)
+    router = "router"  # separate text and image encoders joined by a Router
+
+
+class ModuleStack(StrEnum):
+    """Which modules a model is built from (checked against the kind in :mod:`vdr_exp.modeling.families`)."""
+
+    saved = "saved"  # the checkpoint's own modules.json
+    last_token = "last_token"  # Transformer -> last-token Pooling -> Normalize, for raw VLM checkpoints
+    build = "build"  # built here from plain checkpoints (multi-vector projection, router)
+
+
+class DatasetFormat(StrEnum):
+    """A dataset's layout on disk or on the Hub (dispatched in :mod:`vdr_exp.data.layouts`)."""
+
+    pairs = "pairs"  # rows of query, image, negative_0.. (the recipe's layout)
+    local_docs = "local_docs"  # a folder of PDFs and page images plus a queries file
+    beir = "beir"  # corpus/queries/qrels configs (ViDoRe, MTEB *_beir datasets)
+
+
+class ProtocolType(StrEnum):
+    """How a pairs dataset becomes an evaluation protocol."""
+
+    hard_negatives = "hard_negatives"  # corpus = every eval row's positive plus its negatives
+
+
+class RerankerHead(StrEnum):
+    """How a reranker scores a (query, page) pair (dispatched in :mod:`vdr_exp.modeling.reranking`)."""
+
+    saved = "saved"  # a CrossEncoder checkpoint
+    dense = "dense"  # feature-extraction transformer + last-token pooling + a trained Dense head
+    logit = "logit"  # any-to-any transformer + LogitScore of two answer tokens
+
+
+class LossType(StrEnum):
+    """The in-batch contrastive loss (dispatched in :mod:`vdr_exp.modeling.losses`)."""
+
+    cmnrl = "cmnrl"  # CachedMultipleNegativesRankingLoss (GradCache: large batches in little memory)
+    mnrl = "mnrl"  # MultipleNegativesRankingLoss
+
+
+class TrainingPrompts(StrEnum):
+    """Prompts while training; null in the config means none (the recipe)."""
+
+    model = "model"  # the model's own saved query/document prompts
+
+
+class RunKind(StrEnum):
+    """Which entry point a run came from (the ``run_kind`` tag)."""
+
+    train = "train"
+    evaluate = "evaluate"
+    mine = "mine"
+
+
+# The module stacks each kind can be built from (checked when the config is loaded).
+MODULE_STACKS: dict[ModelKind, tuple[ModuleStack, ...]] = {
+    ModelKind.single_vector: (ModuleStack.saved, ModuleStack.last_token),
+    ModelKind.multi_vector: (ModuleStack.saved, ModuleStack.build),
+    ModelKind.router: (ModuleStack.build,),
+}

@@ -1,0 +1,212 @@
+"""Your own documents: a folder of PDFs and page images plus ``queries.jsonl``, as a retrieval protocol.
+
+Every page of every file is a corpus document. PDF pages are rendered by PDFium (``pypdfium2``) at the
+configured DPI and cached on disk under a key made of the file's content hash and the DPI, so a second run,
+or a run after renaming a file, renders nothing. Queries reference pages as ``{"file": ..., "page": n}``
+(1-based; image files have no page). Every problem in the queries file is reported with its line number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from PIL import Image, UnidentifiedImageError
+
+from vdr_exp.config import DatasetConfig
+from vdr_exp.data.layouts.base import CorpusLayout
+from vdr_exp.data.protocols import RetrievalProtocol
+from vdr_exp.errors import InputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+DOCUMENT_SUFFIXES = IMAGE_SUFFIXES | {".pdf"}
+
+
+@dataclass(frozen=True)
+class LocalQuery:
+    query_id: str
+    text: str
+    # doc id -> relevance grade (1 unless the line gives "grade")
+    relevant: dict[str, int]
+    line: int
+
+
+@dataclass
+class DocumentFolder:
+    """Pages (doc id -> rendered image file) and the queries that point at them."""
+
+    root: Path
+    pages: dict[str, Path] = field(default_factory=dict)
+    page_counts: dict[str, int] = field(default_factory=dict)  # relative file -> pages (images: 1)
+    queries: list[LocalQuery] = field(default_factory=list)
+
+
+def doc_id(relative_file: str, page: int | None) -> str:
+    """Readable, whitespace-free ids (TREC run files split on whitespace): ``reports/q3.pdf#p2``."""
+    base = quote(relative_file, safe="/._-~")
+    return f"{base}#p{page}" if page is not None else base
+
+
+def _sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def render_pdf(pdf: Path, dpi: int, cache_root: Path) -> list[Path]:
+    """PNG per page, rendered once per (content, DPI); written to a temp folder first, then renamed in place."""
+    import pypdfium2 as pdfium
+
+    target = cache_root / f"{_sha(pdf)}-dpi{dpi}"
+    if (target / "complete").is_file():
+        return sorted(target.glob("page-*.png"))
+    try:
+        document = pdfium.PdfDocument(str(pdf))
+    except pdfium.PdfiumError as error:
+        raise InputError(f"{pdf}: cannot read this PDF ({error}); repair or remove the file.") from None
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=cache_root))
+    try:
+        for index in range(len(document)):
+            page = document[index].render(scale=dpi / 72).to_pil().convert("RGB")
+            page.save(staging / f"page-{index + 1:05d}.png")
+        (staging / "complete").write_text(f"{pdf.name} {len(document)} pages at {dpi} dpi\n")
+        if target.exists():  # a concurrent run finished first; its pages are identical
+            shutil.rmtree(staging)
+        else:
+            os.replace(staging, target)
+    finally:
+        document.close()
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return sorted(target.glob("page-*.png"))
+
+
+def _check_image(path: Path) -> None:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError) as error:
+        raise InputError(f"{path}: not a readable image ({error}); replace or remove the file.") from None
+
+
+def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
+    """Every page of every PDF and image under ``root`` (recursively, in sorted order)."""
+    if not root.is_dir():
+        raise InputError(f"dataset.path={str(root)!r} is not a folder; point it at your documents.")
+    folder = DocumentFolder(root=root)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
+    if not files:
+        raise InputError(f"{root}: no PDFs or page images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) found.")
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        if path.suffix.lower() == ".pdf":
+            rendered = render_pdf(path, dpi, cache_root)
+            folder.page_counts[relative] = len(rendered)
+            for number, page in enumerate(rendered, start=1):
+                folder.pages[doc_id(relative, number)] = page
+        else:
+            _check_image(path)
+            folder.page_counts[relative] = 1
+            folder.pages[doc_id(relative, None)] = path
+    return folder
+
+
+def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[str, int]:
+    if not isinstance(entry, dict) or "file" not in entry:
+        raise InputError(f'{where}: each "relevant" entry needs a "file" (and "page" for PDFs); got {entry!r}.')
+    file, page, grade = str(entry["file"]), entry.get("page"), entry.get("grade", 1)
+    if file not in folder.page_counts:
+        raise InputError(f"{where}: file {file!r} is not in {folder.root}; fix the name (relative to the folder).")
+    is_pdf = file.lower().endswith(".pdf")
+    if is_pdf and not isinstance(page, int):
+        raise InputError(f'{where}: {file!r} is a PDF; give "page" as a 1-based integer.')
+    if not is_pdf and page not in (None, 1):
+        raise InputError(f'{where}: {file!r} is an image and has no pages; drop "page".')
+    if is_pdf and not 1 <= page <= folder.page_counts[file]:
+        raise InputError(
+            f"{where}: page {page} of {file!r} is out of range; it has {folder.page_counts[file]} pages (1-based)."
+        )
+    if not isinstance(grade, int) or grade < 0:
+        raise InputError(f'{where}: "grade" must be a non-negative integer; got {grade!r}.')
+    return doc_id(file, page if is_pdf else None), grade
+
+
+def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]:
+    """Parse and check every line; the first problem stops with its file and line number."""
+    if not queries_file.is_file():
+        raise InputError(f"queries file {queries_file} does not exist; set dataset.queries_file or create it.")
+    queries: list[LocalQuery] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(queries_file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{queries_file}:{number}"
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{where}: not valid JSON ({error.msg}); one JSON object per line.") from None
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(item).__name__}.")
+        missing = [key for key in ("query_id", "query", "relevant") if key not in item]
+        if missing:
+            raise InputError(f"{where}: missing {missing}; each line needs query_id, query and relevant.")
+        query_id, text = str(item["query_id"]), item["query"]
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{where}: query {query_id!r} is empty; write the question or drop the line.")
+        if query_id in seen:
+            raise InputError(f"{where}: duplicate query_id {query_id!r} (first on line {seen[query_id]}).")
+        seen[query_id] = number
+        if not isinstance(item["relevant"], list) or not item["relevant"]:
+            raise InputError(f'{where}: "relevant" must be a non-empty list of {{"file": ..., "page": ...}}.')
+        relevant = dict(_relevant_entry(entry, folder, where) for entry in item["relevant"])
+        if not any(grade > 0 for grade in relevant.values()):
+            raise InputError(f"{where}: query {query_id!r} has no page with a grade above 0.")
+        queries.append(LocalQuery(query_id, text.strip(), relevant, number))
+    if not queries:
+        raise InputError(f"{queries_file}: no queries; add one JSON object per line.")
+    return queries
+
+
+def load_folder(cfg: DatasetConfig) -> DocumentFolder:
+    root = Path(cfg.path).expanduser()
+    folder = scan_pages(root, cfg.dpi, Path(cfg.page_cache).expanduser())
+    queries_file = Path(cfg.queries_file)
+    folder.queries = read_queries(queries_file if queries_file.is_absolute() else root / queries_file, folder)
+    log.info(
+        "%s: %d files, %d pages, %d queries", root, len(folder.page_counts), len(folder.pages), len(folder.queries)
+    )
+    return folder
+
+
+def open_page(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def local_protocol(cfg: DatasetConfig, folder: DocumentFolder, query_ids: set[str]) -> RetrievalProtocol:
+    """The chosen queries against the whole corpus: every page of every file."""
+    chosen = [q for q in folder.queries if q.query_id in query_ids]
+    return RetrievalProtocol(
+        name=cfg.protocol.name,
+        queries={q.query_id: q.text for q in chosen},
+        corpus={doc: open_page(path) for doc, path in folder.pages.items()},
+        qrels={q.query_id: dict(q.relevant) for q in chosen},
+    )
+
+
+class LocalDocsLayout(CorpusLayout):
+    def all_queries(self, cfg: DatasetConfig) -> RetrievalProtocol:
+        folder = load_folder(cfg)
+        return local_protocol(cfg, folder, {q.query_id for q in folder.queries})

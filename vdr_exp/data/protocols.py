@@ -1,0 +1,61 @@
+"""Evaluation protocols: which queries, which corpus, which pages are relevant.
+
+A protocol is plain data (ids to inputs, ids to graded relevance) so that any dataset layout can
+bring its own corpus and qrels while evaluation stays one piece of code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vdr_exp.errors import InputError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+
+@dataclass(frozen=True)
+class RetrievalProtocol:
+    """Queries, corpus and TREC-style qrels (query id -> doc id -> relevance grade)."""
+
+    name: str
+    queries: dict[str, str]
+    corpus: dict[str, Any]
+    qrels: dict[str, dict[str, int]]
+
+    def restricted(self, query_ids: set[str] | list[str]) -> RetrievalProtocol:
+        """The same corpus with only ``query_ids`` (those that have qrels), e.g. one side of a train/eval split."""
+        keep = [q for q in self.queries if q in set(query_ids) and q in self.qrels]
+        return RetrievalProtocol(
+            self.name, {q: self.queries[q] for q in keep}, self.corpus, {q: self.qrels[q] for q in keep}
+        )
+
+    @property
+    def relevant_docs(self) -> dict[str, set[str]]:
+        """The binary view that Sentence Transformers' IR evaluator expects."""
+        return {qid: {doc for doc, grade in docs.items() if grade > 0} for qid, docs in self.qrels.items()}
+
+
+def hard_negatives_protocol(rows: Dataset, num_negatives: int = 4, name: str = "vdr-eval-hard") -> RetrievalProtocol:
+    """The recipe's "hard" protocol over a dataset in the VDR train schema.
+
+    Query ``i`` has exactly one relevant page, document ``i`` (its ``image``); the corpus adds every
+    row's hard negatives with ids offset by ``n * (k + 1)``, so ``n`` rows give ``n * (1 + num_negatives)`` pages.
+    """
+    n = len(rows)
+    missing = [
+        c for c in ("query", "image", *(f"negative_{k}" for k in range(num_negatives))) if c not in rows.column_names
+    ]
+    if missing:
+        raise InputError(
+            f"dataset lacks columns {missing} needed by the hard-negatives protocol; "
+            f"it has {rows.column_names}. Lower the protocol's num_negatives or fix the dataset."
+        )
+    queries = {str(i): rows[i]["query"] for i in range(n)}
+    corpus: dict[str, Any] = {str(i): image for i, image in enumerate(rows["image"])}
+    for k in range(num_negatives):
+        for i, image in enumerate(rows[f"negative_{k}"]):
+            corpus[str(n * (k + 1) + i)] = image
+    qrels = {str(i): {str(i): 1} for i in range(n)}
+    return RetrievalProtocol(name=name, queries=queries, corpus=corpus, qrels=qrels)

@@ -1,0 +1,63 @@
+"""The mining job: hard negatives for your own documents' queries, written as a dataset in the recipe's layout."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import mlflow
+from omegaconf import DictConfig
+
+from vdr_exp import data
+from vdr_exp.config import MineRunConfig
+from vdr_exp.data import dataset_folder, negatives
+from vdr_exp.errors import ConfigError
+from vdr_exp.jobs import steps
+from vdr_exp.runs.job_context import JobContext
+
+log = logging.getLogger(__name__)
+
+
+def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
+    """Mine negatives for the train and eval queries of the split; write them as one dataset folder."""
+    m = cfg.mine
+    settings = negatives.MiningSettings(
+        num_negatives=m.num_negatives, range_min=m.range_min, max_score_ratio=m.max_score_ratio, batch_size=m.batch_size
+    )
+    out = Path(cfg.mine.out).expanduser().resolve()
+    with steps.start_run(cfg, composed, job):
+        steps.log_config(composed, job.out_dir)
+        steps.prepare_fixtures(cfg)
+        model = steps.load_model(cfg).model
+        train, held_out = data.split_protocols(cfg.dataset)
+        corpus = negatives.encode_corpus(model, train, cfg.mine.batch_size)  # both sides share the full corpus
+        splits = {"train": negatives.mine_split(model, train, corpus, settings)}
+        if held_out.queries:
+            splits["eval"] = negatives.mine_split(model, held_out, corpus, settings)
+        if len(splits["train"].rows) == 0:
+            raise ConfigError(
+                "mining produced no training rows; lower mine.num_negatives or mine.range_min, raise "
+                "mine.max_score_ratio, or lower dataset.eval_fraction so training keeps some queries."
+            )
+        summary = {
+            "model": cfg.model.path,
+            "source": cfg.dataset.path,
+            "settings": dataclasses.asdict(settings),
+            "splits": {
+                name: {"rows": len(s.rows), "pairs": s.pairs, "dropped": s.dropped} for name, s in splits.items()
+            },
+        }
+        body = f"# {out.name}\n\nHard negatives mined by `python -m vdr_exp.mine`.\n\n```json\n"
+        body += json.dumps(summary, indent=2) + "\n```\n"
+        mining_json = {"mining.json": json.dumps(summary, indent=2)}
+        dataset_folder.write_dataset_folder(out, {n: s.rows for n, s in splits.items()}, body, extra_files=mining_json)
+        metrics = {f"{name}_rows": float(len(s.rows)) for name, s in splits.items()}
+        metrics.update({f"{name}_dropped": float(s.dropped) for name, s in splits.items()})
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag("mined_dataset", str(out))
+        mlflow.log_text(json.dumps(summary, indent=2), "mining.json")
+        log.info("mined %s -> %s", {n: len(s.rows) for n, s in splits.items()}, out)
+        print(f"wrote {out} (configs: {', '.join(splits)}); train on it with: dataset=mined dataset.path={out}")
+        return metrics

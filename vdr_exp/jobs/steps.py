@@ -1,0 +1,179 @@
+"""Steps every job shares: open the MLflow run, record the config, load the model, evaluate, rerank, log.
+
+Retrieval returns data (:mod:`vdr_exp.retrieval`); these steps are where it meets tracking.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mlflow
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp import data
+from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
+from vdr_exp.data.protocols import RetrievalProtocol
+from vdr_exp.fixtures import ensure_fixtures
+from vdr_exp.modeling import models, reranking
+from vdr_exp.retrieval import embedding_cache, mteb_results, scoring
+from vdr_exp.runs import redact, run_refs, tracking
+from vdr_exp.runs.job_context import JobContext
+
+if TYPE_CHECKING:
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+log = logging.getLogger(__name__)
+
+
+def prepare_fixtures(cfg: EvaluateRunConfig) -> None:
+    """Offline fixture models and datasets are built on first use, like a hub download would be."""
+    if cfg.model.fixture or cfg.dataset.fixture:
+        ensure_fixtures(Path(cfg.fixtures.root))
+
+
+def family(cfg: EvaluateRunConfig) -> str:
+    """The design a run measures, for the leaderboard's ``kind`` column."""
+    if isinstance(cfg, TrainRunConfig) and cfg.model.lora is not None:
+        return "lora"
+    return cfg.model.kind.replace("_", "-")
+
+
+def _tags(cfg: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
+    tags = {
+        "run_kind": str(cfg.run_kind),
+        "model_id": cfg.model.path,
+        "model_name": cfg.model.name,
+        "dataset": cfg.dataset.name,
+        "pixel_budget": cfg.pixels.name,
+        "family": family(cfg),
+        "git_commit": tracking.git_commit(cwd),
+        "hydra_overrides": " ".join(redact.redact_overrides(job.overrides)) or "(none)",
+        "run_dir": str(job.out_dir.resolve()),
+    }
+    if "experiment" in job.choices:
+        tags["experiment_preset"] = job.choices["experiment"]
+    if cfg.sweep.name:
+        tags["sweep"] = cfg.sweep.name
+    if job.job_num is not None:
+        tags["hydra_job_num"] = str(job.job_num)
+    if job.sweep_params:
+        tags["sweep_params"] = " ".join(redact.redact_overrides(job.sweep_params.split()))
+    if job.fingerprint:
+        tags["config_fingerprint"] = job.fingerprint
+    return tags
+
+
+def _resolved_tree(composed: DictConfig) -> dict:
+    return redact.redact_tree(OmegaConf.to_container(composed, resolve=True, enum_to_str=True))
+
+
+def _write_config(composed: DictConfig, overrides: list[str], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(_resolved_tree(composed))))
+    (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(redact.redact_overrides(overrides))))
+
+
+def start_run(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext, resume_run_id: str | None = None):
+    """The job's MLflow run (a context manager), with its config written to the job folder first."""
+    _write_config(composed, job.overrides, job.out_dir)
+    run_name = cfg.run_name or f"{cfg.run_kind}-{cfg.model.name}-{cfg.dataset.name}-{cfg.pixels.name}"
+    tags = _tags(cfg, job, Path.cwd())
+    return tracking.tracked_run(cfg.tracking, run_name, tags, job.parent_run_id, resume_run_id)
+
+
+def log_config(composed: DictConfig, out_dir: Path, *, resumed: bool = False) -> None:
+    if not resumed:  # a resumed run keeps its params (MLflow params are write-once; the config is the same)
+        tracking.log_params(flatten(_resolved_tree(composed)))
+    mlflow.log_artifact(str(out_dir / "config.yaml"))
+    mlflow.log_artifact(str(out_dir / "overrides.yaml"))
+
+
+def _resolve_model_path(cfg: EvaluateRunConfig) -> None:
+    """A model named by its training run gets that run's saved directory as its path (tagged on this run)."""
+    if cfg.model.from_run is None:
+        return
+    client = tracking.client_for(cfg.tracking)
+    resolved = run_refs.resolve(cfg.model.from_run, client, cfg.tracking.experiment_name)
+    cfg.model.path = resolved.path
+    mlflow.set_tags({"model_id": resolved.path, "source_run_id": resolved.run_id})
+    log.info("model %s: %s (from run %s)", cfg.model.name, resolved.path, resolved.run_id)
+
+
+def load_model(cfg: EvaluateRunConfig) -> models.LoadedModel:
+    _resolve_model_path(cfg)
+    loaded = models.load_model(cfg.model, cfg.pixels)
+    mlflow.set_tags(
+        {
+            "attn_implementation": loaded.attn_implementation,
+            "param_count": str(loaded.parameters),
+            "embedding_dim": str(loaded.embedding_dim),
+        }
+    )
+    mlflow.log_metric("param_count", loaded.parameters)
+    return loaded
+
+
+def embedding_cache_for(cfg: EvaluateRunConfig) -> embedding_cache.EmbeddingCache | None:
+    if not cfg.eval.cache:
+        return None
+    return embedding_cache.EmbeddingCache(Path(cfg.eval.cache_dir).expanduser(), int(cfg.eval.cache_max_gb * 1024**3))
+
+
+def evaluate(
+    cfg: EvaluateRunConfig,
+    loaded: models.LoadedModel,
+    protocol: RetrievalProtocol,
+    *,
+    dims: list[int] | None,
+    cache: embedding_cache.EmbeddingCache | None,
+) -> scoring.EvaluationResult:
+    """One evaluation, through the embedding cache when it is on (the key is computed from the weights now)."""
+    key = ""
+    if cache is not None:
+        settings = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}|{cfg.model.dtype}|{cfg.model.processor_kwargs}"
+        key = embedding_cache.model_fingerprint(loaded.model, settings)
+    result = scoring.evaluate(
+        loaded.model,
+        protocol,
+        dims=dims,
+        batch_size=cfg.eval.batch_size,
+        top_k=cfg.eval.top_k,
+        late_interaction=loaded.family.late_interaction,
+        cache=cache,
+        model_key=key,
+    )
+    if cache is not None:
+        mlflow.log_metrics({"embedding_cache_hits": cache.hits, "embedding_cache_misses": cache.misses})
+        mlflow.set_tag("embedding_cache", "; ".join(cache.events))
+    return result
+
+
+def log_evaluation(
+    result: scoring.EvaluationResult, cfg: EvaluateRunConfig, task: str, out_dir: Path, prefix: str = ""
+) -> None:
+    """Metrics (every width) on the open run; CSVs, TREC run, qrels and the MTEB-style result as artifacts."""
+    paths = scoring.write_artifacts(result, out_dir)
+    split = data.eval_split_name(cfg.dataset)
+    paths.append(mteb_results.write(out_dir / "mteb_results.json", result, task, split, dataset_revision="n/a"))
+    mlflow.log_metrics(result.metrics_with_dims(prefix))
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)
+
+
+def rerank(
+    cfg: EvaluateRunConfig,
+    protocol: RetrievalProtocol,
+    retrieved: scoring.EvaluationResult,
+    out_dir: Path,
+    reranker: CrossEncoder | None = None,
+) -> scoring.EvaluationResult:
+    """Retriever-only metrics stay as they are; the reranked order is logged beside them as rerank_*."""
+    if reranker is None:
+        reranker = reranking.load_reranker(cfg.reranker, cfg.pixels)
+    result = reranking.rerank(reranker, protocol, retrieved, top_k=cfg.reranker.top_k, batch_size=cfg.eval.batch_size)
+    log_evaluation(result, cfg, protocol.name, out_dir / "rerank", prefix="rerank_")
+    mlflow.set_tags({"reranker": cfg.reranker.path, "rerank_top_k": str(cfg.reranker.top_k)})
+    log.info("NDCG@10 %.4f retrieved -> %.4f reranked", retrieved.metrics["ndcg_at_10"], result.metrics["ndcg_at_10"])
+    return result

@@ -1,0 +1,1 @@
+"""Model families (single-vector, multi-vector, Router), loading with LoRA adapters, losses and rerankers."""

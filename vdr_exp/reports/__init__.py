@@ -1,0 +1,1 @@
+"""Leaderboards and plots, built from what tracking recorded (MLflow runs) and nothing else."""

@@ -1,0 +1,257 @@
+"""MLflow runs -> ranked leaderboard table, CSV, Markdown and plots (the CLI is :mod:`vdr_exp.leaderboard`).
+
+One row per evaluated model and evaluation setting (dataset, pixel budget, embedding dim), taken from the
+latest FINISHED run of that model and setting, so re-running a job replaces its row instead of adding one.
+Only FINISHED runs count: a FAILED or KILLED run never reaches a leaderboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from vdr_exp.config import TrackingConfig, keys_with
+from vdr_exp.errors import LeaderboardError
+from vdr_exp.reports import plots
+from vdr_exp.retrieval.metrics import DIM_METRICS
+from vdr_exp.runs import tracking
+
+log = logging.getLogger(__name__)
+
+# "full" compares every model at its own native width (2048 for the 2B, 4096 for the 8B); a number compares
+# them all truncated to that width (Matryoshka).
+SETTING = ["dataset", "pixel_budget", "width"]
+COLUMNS = [
+    "rank",
+    "model",
+    "kind",
+    "params",
+    "trainable_params",
+    "published_params",
+    "ndcg_at_10",
+    "delta_ndcg_at_10",
+    "mrr_at_10",
+    "map_at_100",
+    "recall_at_10",
+    "published_ndcg_at_10",
+    "width",
+    "dim",
+    "pixel_budget",
+    "dataset",
+    "model_id",
+    "run_kind",
+    "run_id",
+    "start_time",
+]
+# Sweep keys that are already columns of their own; any other swept key becomes part of the model label.
+DIM_METRIC = re.compile(r"^ndcg_at_10_dim_(\d+)$")
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    experiment: str = "vdr"
+    parent_run_id: str | None = None
+    sweep: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    # "evaluate" (models as evaluated), "train" (finetuned models, one per training run) or "all".
+    run_kind: str = "evaluate"
+
+    def mlflow_filter(self) -> str:
+        clauses = ["attributes.status = 'FINISHED'"]
+        if self.run_kind in ("evaluate", "train"):
+            clauses.append(tracking.tag_equals("run_kind", self.run_kind))
+        if self.parent_run_id:
+            clauses.append(tracking.tag_equals("mlflow.parentRunId", self.parent_run_id))
+        if self.sweep:
+            clauses.append(tracking.tag_equals("sweep", self.sweep))
+        clauses += [tracking.tag_equals(key, value) for key, value in self.tags]
+        return " and ".join(clauses)
+
+
+def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
+    experiment = client.get_experiment_by_name(run_filter.experiment)
+    if experiment is None:
+        raise LeaderboardError(
+            f"experiment {run_filter.experiment!r} is not in this store; pass --experiment or --tracking-uri."
+        )
+    runs = client.search_runs([experiment.experiment_id], run_filter.mlflow_filter(), max_results=50_000)
+    if run_filter.parent_run_id:  # jobs the sweep skipped count with the FINISHED runs they matched
+        runs += _skipped_runs(client, run_filter, {r.info.run_id for r in runs})
+    runs = [r for r in runs if r.data.tags.get("run_kind") in ("evaluate", "train")]  # never sweep parents
+    if not runs:
+        raise LeaderboardError(
+            f"no FINISHED runs match {run_filter.mlflow_filter()!r} in experiment {run_filter.experiment!r}; "
+            "check --parent/--sweep/--tag/--run-kind (training sweeps need --run-kind train)."
+        )
+    return runs
+
+
+def _skipped_runs(client: MlflowClient, run_filter: RunFilter, seen: set[str]) -> list[Run]:
+    parent = client.get_run(run_filter.parent_run_id)
+    found = []
+    for key, run_id in parent.data.tags.items():
+        if key.startswith("skipped.") and run_id not in seen:
+            run = client.get_run(run_id)
+            kind_ok = run_filter.run_kind == "all" or run.data.tags.get("run_kind") == run_filter.run_kind
+            if run.info.status == "FINISHED" and kind_ok:
+                found.append(run)
+                seen.add(run_id)
+    return found
+
+
+def _float(value: str | None) -> float:
+    try:
+        return float(value) if value not in (None, "", "None") else math.nan
+    except ValueError:
+        return math.nan
+
+
+# Swept keys that are columns of the board (evaluation settings) or the label itself (the model).
+_NOT_IN_LABEL = {"model", *keys_with("setting")}
+
+
+def _label(run: Run) -> str:
+    """The model a row is about: the config name, "finetuned" for training runs, plus any other swept key."""
+    tags = run.data.tags
+    label = tags.get("model_name", "?")
+    if tags.get("run_kind") == "train":
+        label += " finetuned"
+    extra = [p for p in tags.get("sweep_params", "").split() if p.split("=", 1)[0].lstrip("+~") not in _NOT_IN_LABEL]
+    return f"{label} [{' '.join(extra)}]" if extra else label
+
+
+def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row at the run's full width (headline metrics) plus one per evaluated dim (``*_dim_<d>`` metrics),
+    and for a run with a reranker one more row (kind ``reranked``) from its ``rerank_*`` metrics."""
+    rows = []
+    for run in runs:
+        metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+        trained = tags.get("run_kind") == "train"
+        common = {
+            "model": _label(run),
+            "kind": tags.get("family", "single-vector"),
+            "params": metrics.get("param_count", math.nan),
+            "trainable_params": metrics.get("trainable_params", math.nan),
+            "published_params": _float(params.get("model.published_params")),
+            # A published score describes the checkpoint as released, not what a training run made of it.
+            "published_ndcg_at_10": math.nan if trained else _float(params.get("model.published_ndcg_at_10")),
+            "pixel_budget": tags.get("pixel_budget"),
+            "dataset": tags.get("dataset"),
+            "model_id": tags.get("model_id"),
+            "run_kind": tags.get("run_kind"),
+            "run_id": run.info.run_id,
+            "start_time": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC"),
+        }
+        full = int(_float(tags.get("embedding_dim"))) if tags.get("embedding_dim") else None
+        dims = sorted({int(m.group(1)) for key in metrics if (m := DIM_METRIC.match(key))}, reverse=True)
+        if full is None:
+            full = dims[0] if dims else 0
+        rows.append({**common, "width": "full", "dim": full, **{m: metrics.get(m, math.nan) for m in DIM_METRICS}})
+        for dim in dims if len(dims) > 1 else []:  # a lone dim is the full width again
+            values = {m: metrics.get(f"{m}_dim_{dim}", math.nan) for m in DIM_METRICS}
+            rows.append({**common, "width": str(dim), "dim": dim, **values})
+        if "rerank_ndcg_at_10" in metrics:
+            reranked = {m: metrics.get(f"rerank_{m}", math.nan) for m in DIM_METRICS}
+            label = f"{common['model']} + reranker (top {tags.get('rerank_top_k', '?')})"
+            rows.append({**common, "model": label, "kind": "reranked", "width": "full", "dim": full, **reranked})
+    return pd.DataFrame(rows)
+
+
+def build(rows: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
+    """Latest run per model and setting, ranked by NDCG@10 within its setting, with the delta to ``base``."""
+    latest = rows.sort_values("start_time").groupby(["model", *SETTING], dropna=False, sort=False).tail(1)
+    order = latest.assign(_width=latest["width"].map(lambda w: math.inf if w == "full" else int(w)))
+    board = order.sort_values(
+        ["dataset", "pixel_budget", "_width", "ndcg_at_10"], ascending=[True, True, False, False]
+    ).drop(columns="_width")
+    board = board.reset_index(drop=True)
+    board["rank"] = board.groupby(SETTING, dropna=False)["ndcg_at_10"].rank(ascending=False, method="min")
+    board["rank"] = board["rank"].astype("Int64")
+    board["delta_ndcg_at_10"] = math.nan
+    if base is not None:
+        if base not in set(board["model"]):
+            log.warning("base model %r has no row; delta_ndcg_at_10 stays empty", base)
+        reference = board[board["model"] == base].set_index(SETTING)["ndcg_at_10"]
+        keys = pd.MultiIndex.from_frame(board[SETTING])
+        board["delta_ndcg_at_10"] = board["ndcg_at_10"].to_numpy() - reference.reindex(keys).to_numpy()
+    return board[COLUMNS]
+
+
+def _human(n: float) -> str:
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return ""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def to_markdown(board: pd.DataFrame) -> str:
+    shown = board.drop(columns=["start_time", "model_id"]).copy()
+    for column in ("params", "trainable_params", "published_params"):
+        shown[column] = shown[column].map(_human)
+    shown["run_id"] = shown["run_id"].str[:8]
+    shown = shown.astype(object).where(shown.notna(), None)  # empty cells, not "nan"
+    return shown.to_markdown(index=False, floatfmt=".4f", missingval="")
+
+
+@dataclass(frozen=True)
+class Written:
+    csv: Path
+    markdown: Path
+    size_plot: Path
+    matryoshka_plot: Path | None
+
+    def paths(self) -> list[Path]:
+        return [p for p in (self.csv, self.markdown, self.size_plot, self.matryoshka_plot) if p is not None]
+
+
+def write(board: pd.DataFrame, out_dir: Path, name: str) -> Written:
+    """CSV, Markdown, the size-vs-NDCG plot and (when several widths were evaluated) the Matryoshka curve."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv, markdown = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    board.to_csv(csv, index=False)
+    markdown.write_text(to_markdown(board) + "\n")
+    size_plot = plots.size_vs_ndcg(board, out_dir / f"{name}_size_vs_ndcg.png", title=name)
+    matryoshka_plot = None
+    if (board["width"] != "full").any():
+        matryoshka_plot = plots.matryoshka_curve(board, out_dir / f"{name}_matryoshka.png", title=name)
+    return Written(csv, markdown, size_plot, matryoshka_plot)
+
+
+def log_to_run(client: MlflowClient, run_id: str, written: Written) -> None:
+    for path in written.paths():
+        client.log_artifact(run_id, str(path), artifact_path="leaderboard")
+
+
+def print_board(result: tuple[pd.DataFrame, Written]) -> None:
+    board, written = result
+    print("\n" + to_markdown(board) + "\n")
+    for path in written.paths():
+        print(f"wrote {path}")
+
+
+def for_parent_run(
+    track: TrackingConfig,
+    parent_run_id: str,
+    *,
+    name: str | None,
+    base: str | None,
+    run_kind: str = "evaluate",
+    out_dir: Path,
+) -> tuple[pd.DataFrame, Written]:
+    """The leaderboard of one sweep, written to ``out_dir`` and logged to its parent run."""
+    client = tracking.client_for(track)
+    run_filter = RunFilter(experiment=track.experiment_name, parent_run_id=parent_run_id, run_kind=run_kind)
+    board = build(runs_to_rows(fetch_runs(client, run_filter)), base)
+    written = write(board, out_dir, name or f"sweep-{parent_run_id[:8]}")
+    log_to_run(client, parent_run_id, written)
+    return board, written

@@ -1,0 +1,189 @@
+"""Model + protocol -> metrics, per-query table and rankings. Knows nothing of MLflow or Hydra."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sentence_transformers import SentenceTransformer
+
+from vdr_exp.data.protocols import RetrievalProtocol
+from vdr_exp.errors import ConfigError
+from vdr_exp.retrieval.embedding_cache import EmbeddingCache
+from vdr_exp.retrieval.metrics import DIM_METRICS, HEADLINE, id_order, query_metrics, rank_with_id_order
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, float]
+    per_query: pd.DataFrame
+    rankings: pd.DataFrame
+    matryoshka: pd.DataFrame
+    qrels: dict[str, dict[str, int]]
+    dim: int
+    # Wall time of encoding and scoring (MTEB's evaluation_time).
+    evaluation_seconds: float = 0.0
+
+    def metrics_with_dims(self, prefix: str = "") -> dict[str, float]:
+        """Headline metrics plus ``<metric>_dim_<d>`` (ndcg, mrr, map, recall) for every evaluated width."""
+        out = {f"{prefix}{k}": v for k, v in self.metrics.items()}
+        for row in self.matryoshka.to_dict("records"):
+            for metric in DIM_METRICS:
+                out[f"{prefix}{metric}_dim_{row['dim']}"] = row[metric]
+        return out
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.float(), dim=-1)
+
+
+def _scores_at_width(
+    model: SentenceTransformer, q: torch.Tensor | list[torch.Tensor], d: torch.Tensor | list[torch.Tensor], width: int
+) -> np.ndarray:
+    if isinstance(q, torch.Tensor):  # single vector: cosine of the truncated, renormalised embeddings
+        return (_unit(q[:, :width]) @ _unit(d[:, :width]).T).cpu().numpy().astype(np.float32)
+    return model.similarity(q, d).float().cpu().numpy().astype(np.float32)  # multi-vector: the model's MaxSim
+
+
+# Queries scored per chunk: memory stays at QUERY_CHUNK x corpus scores, whatever the number of queries.
+QUERY_CHUNK = 256
+
+
+def _rank_at_width(
+    model: SentenceTransformer,
+    q: torch.Tensor | list[torch.Tensor],
+    d: torch.Tensor | list[torch.Tensor],
+    width: int,
+    doc_ids: list[str],
+    top_k: int,
+):
+    id_rank = id_order(doc_ids)
+    ranked_parts, score_parts = [], []
+    for start in range(0, len(q), QUERY_CHUNK):
+        scores = _scores_at_width(model, q[start : start + QUERY_CHUNK], d, width)
+        ranked = rank_with_id_order(scores, id_rank, top_k)
+        ranked_parts.append(ranked)
+        score_parts.append(np.take_along_axis(scores, ranked, axis=1))
+    return np.concatenate(ranked_parts), np.concatenate(score_parts)
+
+
+def _encode_documents(model: SentenceTransformer, docs: list, options: dict):
+    """Pages encoded largest first, so each batch holds pages of similar size (less padding), then
+    returned in the corpus order."""
+    areas = [getattr(doc, "size", (0, 0))[0] * getattr(doc, "size", (0, 0))[1] for doc in docs]
+    order = sorted(range(len(docs)), key=lambda i: -areas[i])
+    encoded = model.encode_document([docs[i] for i in order], **options)
+    restore = np.argsort(order)
+    if isinstance(encoded, torch.Tensor):
+        return encoded[torch.from_numpy(restore).to(encoded.device)]
+    return [encoded[i] for i in restore]
+
+
+def evaluate(
+    model: SentenceTransformer,
+    protocol: RetrievalProtocol,
+    *,
+    dims: list[int] | None = None,
+    batch_size: int = 32,
+    top_k: int = 100,
+    late_interaction: bool = False,
+    cache: EmbeddingCache | None = None,
+    model_key: str = "",
+) -> EvaluationResult:
+    """Encode once at full width; every Matryoshka width is a truncation of the same embeddings.
+
+    Multi-vector models (a list of per-token matrices per input) are scored with their own MaxSim, at full
+    width only: truncating token embeddings is not what their loss trained.
+    """
+    full = int(model.get_embedding_dimension())
+    multi_vector = late_interaction
+    widths = [full] if multi_vector else sorted({full, *(dims or [])}, reverse=True)
+    too_wide = [w for w in widths if w > full]
+    if too_wide:  # checked before encoding: a bad override should not cost a full corpus encode
+        raise ConfigError(f"eval.dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
+    started = time.perf_counter()
+    query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
+    doc_ids = list(protocol.corpus)
+    options = {"batch_size": batch_size, "show_progress_bar": False}
+    if not multi_vector:  # multi-vector encoders return per-token matrices of varying length: a list already
+        options["convert_to_tensor"] = True
+    queries = [protocol.queries[i] for i in query_ids]
+    docs = [protocol.corpus[i] for i in doc_ids]
+    if cache is not None and not multi_vector:
+        q = cache.get_or_encode(model_key, "query", queries, lambda: model.encode_query(queries, **options)).cpu()
+        d = cache.get_or_encode(model_key, "document", docs, lambda: _encode_documents(model, docs, options)).cpu()
+    else:
+        q = model.encode_query(queries, **options)
+        d = _encode_documents(model, docs, options)
+
+    dim_rows, per_query, rankings = [], None, None
+    for width in widths:
+        ranked, scores = _rank_at_width(model, q, d, width, doc_ids, top_k)
+        table = query_table(protocol, {qid: [doc_ids[j] for j in ranked[qi]] for qi, qid in enumerate(query_ids)})
+        dim_rows.append({"dim": width, **{m: float(table[m].mean()) for m in DIM_METRICS}})
+        if width == full:
+            per_query, rankings = table, _rankings_frame(query_ids, doc_ids, ranked, scores)
+
+    metrics = {m: float(per_query[m].mean()) for m in HEADLINE}
+    qrels = {qid: protocol.qrels[qid] for qid in query_ids}
+    elapsed = time.perf_counter() - started
+    report = per_query_report(per_query, protocol)
+    return EvaluationResult(metrics, report, rankings, pd.DataFrame(dim_rows), qrels, full, elapsed)
+
+
+def query_table(protocol: RetrievalProtocol, ranked_ids: dict[str, list[str]]) -> pd.DataFrame:
+    """Per-query metrics of ranked page ids: one scoring path whether a retriever or a reranker ordered them."""
+    return pd.DataFrame(
+        [{"query_id": qid, **query_metrics(ids, protocol.qrels[qid])} for qid, ids in ranked_ids.items()]
+    )
+
+
+def per_query_report(table: pd.DataFrame, protocol: RetrievalProtocol) -> pd.DataFrame:
+    """per_query.csv's columns: the query text and its relevant pages beside the metrics, for reading failures."""
+    query_ids = list(table["query_id"])
+    report = table.copy()
+    report.insert(1, "query", [protocol.queries[i] for i in query_ids])
+    report.insert(
+        2, "relevant_doc_ids", [";".join(d for d, g in protocol.qrels[i].items() if g > 0) for i in query_ids]
+    )
+    report = report[
+        ["query_id", "query", "relevant_doc_ids", "first_relevant_rank", "ndcg_at_10", "mrr_at_10", "recall_at_10"]
+    ]
+    return report.rename(columns={"mrr_at_10": "rr_at_10"})
+
+
+def _rankings_frame(query_ids: list[str], doc_ids: list[str], ranked: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    rows = [
+        {"query_id": qid, "rank": r + 1, "doc_id": doc_ids[ranked[qi, r]], "score": float(scores[qi, r])}
+        for qi, qid in enumerate(query_ids)
+        for r in range(ranked.shape[1])
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_artifacts(result: EvaluationResult, out_dir: Path, run_name: str = "vdr-exp") -> list[Path]:
+    """metrics.csv, per_query.csv, rankings.csv, run.trec, qrels.tsv, matryoshka.csv under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        name: out_dir / name
+        for name in ("metrics.csv", "per_query.csv", "rankings.csv", "run.trec", "qrels.tsv", "matryoshka.csv")
+    }
+    pd.DataFrame(sorted(result.metrics_with_dims().items()), columns=["metric", "value"]).to_csv(
+        paths["metrics.csv"], index=False
+    )
+    result.per_query.to_csv(paths["per_query.csv"], index=False)
+    result.rankings.to_csv(paths["rankings.csv"], index=False)
+    result.matryoshka.to_csv(paths["matryoshka.csv"], index=False)
+    with paths["run.trec"].open("w") as run:
+        for row in result.rankings.itertuples():
+            # %.9g round-trips a float32 exactly, so ties in the file are ties in the ranking.
+            run.write(f"{row.query_id} Q0 {row.doc_id} {row.rank} {row.score:.9g} {run_name}\n")
+    with paths["qrels.tsv"].open("w") as qrels:
+        for qid, docs in result.qrels.items():
+            for doc, grade in docs.items():
+                qrels.write(f"{qid}\t0\t{doc}\t{grade}\n")
+    return list(paths.values())

@@ -1,0 +1,66 @@
+"""Skip what is already done: a job whose resolved config already has a FINISHED run is not run again.
+
+The fingerprint is a hash of the resolved config without the keys that say where things are logged or how
+the job was launched (tracking, sweep bookkeeping, dry_run, force, run_name, resume): two jobs with the same
+fingerprint train and evaluate the same thing. Every run is tagged with it; ``force=true`` runs anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from mlflow.entities import Run
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp.config import EvaluateRunConfig, TrackingConfig, keys_with
+from vdr_exp.runs import tracking
+
+
+def config_fingerprint(cfg: DictConfig, model_source: str | None = None) -> str:
+    """``model_source``: the training run a ``model.from_run`` reference resolves to now, so a newer
+    finetuned model is a different job even though the config text is the same."""
+    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in keys_with("volatile"):
+        tree.pop(key, None)
+    tree["_model_source"] = model_source
+    canonical = json.dumps(tree, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def find_finished(track: TrackingConfig, fingerprint: str, run_kind: str) -> Run | None:
+    """The latest FINISHED run of this kind with this fingerprint in the configured experiment, if any."""
+    client = tracking.client_for(track)
+    experiment = client.get_experiment_by_name(track.experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        " and ".join(
+            ["attributes.status = 'FINISHED'", tracking.tag_equals("config_fingerprint", fingerprint)]
+            + [tracking.tag_equals("run_kind", str(run_kind))]
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def record_skip(track: TrackingConfig, parent_run_id: str, job_num: int | None, done: Run) -> None:
+    """On the sweep's parent: which job was skipped in favour of which run (the leaderboard includes it)."""
+    client = tracking.client_for(track)
+    client.set_tag(parent_run_id, f"skipped.{job_num if job_num is not None else 0}", done.info.run_id)
+
+
+def model_source(cfg: EvaluateRunConfig) -> str | None:
+    """The run id a ``model.from_run`` reference points at right now (None when unset or not resolvable)."""
+    if cfg.model.from_run is None:
+        return None
+    from vdr_exp.errors import ConfigError
+    from vdr_exp.runs import run_refs
+
+    try:
+        client = tracking.client_for(cfg.tracking)
+        return run_refs.resolve(cfg.model.from_run, client, cfg.tracking.experiment_name).run_id
+    except ConfigError:
+        return "unresolved"

@@ -1,0 +1,141 @@
+"""What every entry point shares: the Hydra context a job needs, dry runs, skips, and clean exits on user errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp.config import flatten, keys_with
+from vdr_exp.errors import ConfigError, VdrError
+from vdr_exp.runs import completed, job_context, redact
+from vdr_exp.runs.job_context import JobContext
+
+RunConfig = TypeVar("RunConfig")
+
+log = logging.getLogger(__name__)
+
+
+def describe_job(composed: DictConfig, job: JobContext) -> str:
+    """The resolved values of one job, one ``key=value`` per line, for dry runs and logs."""
+    header = "[dry run] job" + (f" #{job.job_num}" if job.job_num is not None else "")
+    header += f": {' '.join(redact.redact_overrides(job.overrides)) or '(no overrides)'}"
+    tree = redact.redact_tree(OmegaConf.to_container(composed, resolve=True, enum_to_str=True))
+    lines = [header]
+    for section in keys_with("section"):  # what decides the result; the rest is in `--cfg job`
+        if section in tree:
+            lines += [f"  {key}={value}" for key, value in flatten({section: tree[section]}).items()]
+    return "\n".join(lines)
+
+
+Job = Callable[[RunConfig, DictConfig, JobContext], dict[str, float]]
+
+
+def quiet_libraries() -> None:
+    """Progress bars of every library would drown the run log; metrics go to MLflow instead."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# Modules a config may name as a ``_target_`` (Hydra callbacks, launchers, sweepers, any future instantiation).
+ALLOWED_TARGET_PREFIXES = ("vdr_exp.", "hydra.", "hydra_plugins.", "sentence_transformers.")
+
+
+def check_targets(tree: object, where: str = "") -> None:
+    """Refuse configs that point ``_target_`` outside the allowlist: a config is data, not a way to run code."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "_target_" and not str(value).startswith(ALLOWED_TARGET_PREFIXES):
+                raise ConfigError(
+                    f"{where}_target_={value!r} is outside the allowed modules {list(ALLOWED_TARGET_PREFIXES)}; "
+                    "remove it or add the module to vdr_exp.runs.entrypoint.ALLOWED_TARGET_PREFIXES."
+                )
+            check_targets(value, f"{where}{key}.")
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            check_targets(value, f"{where}{index}.")
+
+
+def _record_invalid_config(composed: DictConfig, context: JobContext, error: ConfigError) -> None:
+    """A config that composes but fails validation still leaves a FAILED run saying why (no model loaded)."""
+    from vdr_exp.config import TrackingConfig
+    from vdr_exp.runs import tracking
+
+    try:
+        values = OmegaConf.to_container(composed.tracking, resolve=True)
+        track = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), values))
+        tags = {
+            "run_kind": str(composed.get("run_kind", "?")),
+            "hydra_overrides": " ".join(redact.redact_overrides(context.overrides)) or "(none)",
+        }
+        if context.job_num is not None:
+            tags["hydra_job_num"] = str(context.job_num)
+        with tracking.tracked_run(track, "invalid-config", tags, context.parent_run_id):
+            raise error
+    except ConfigError:
+        pass  # recorded; the caller reports it
+    except Exception as failure:  # noqa: BLE001 - never hide the config error behind a tracking error
+        log.warning("could not record the failed run: %s", failure)
+
+
+def run_job(
+    composed: DictConfig, load: Callable[[DictConfig], RunConfig], import_job: Callable[[], Job]
+) -> float | None:
+    """Validate ``composed`` with ``load``, then run the job in Hydra's run directory; return the config's
+    ``optimized_metric`` (NDCG@10 by default) for sweepers.
+
+    ``import_job`` imports the job only when there is something to run: dry runs and config errors
+    answer in seconds instead of paying for torch and Sentence Transformers.
+    """
+    quiet_libraries()
+    context = job_context.from_hydra()
+    try:
+        try:
+            check_targets(OmegaConf.to_container(composed, resolve=False))
+            check_targets(OmegaConf.to_container(HydraConfig.get().callbacks, resolve=False), "hydra.callbacks.")
+            cfg = load(composed)
+        except ConfigError as error:
+            if not composed.get("dry_run"):
+                _record_invalid_config(composed, context, error)
+            raise
+        if cfg.dry_run:
+            print(describe_job(composed, context), flush=True)
+            return 0.0  # optimising sweepers (Optuna) need a finite number to go on proposing trials
+        fingerprint = completed.config_fingerprint(composed, completed.model_source(cfg))
+        context = dataclasses.replace(context, fingerprint=fingerprint)
+        if context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
+            done = completed.find_finished(cfg.tracking, context.fingerprint, cfg.run_kind)
+            if done is not None:
+                completed.record_skip(cfg.tracking, context.parent_run_id, context.job_num, done)
+                print(f"skipped: identical config already FINISHED as run {done.info.run_id} (force=true reruns)")
+                return done.data.metrics.get(cfg.optimized_metric)
+        metrics = import_job()(cfg, composed, context)
+    except VdrError as error:
+        log.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        if context.job_num is None:
+            raise SystemExit(2) from None
+        # In a sweep, one bad job (a model that will not load, a budget out of range) must not cost the
+        # others their turn: it is a FAILED run already, and the sweep ends non-zero after its last job.
+        job_context.FAILED_JOBS.append(f"job {context.job_num}: {error}")
+        return None  # the Optuna sweeper records a trial without a value as failed and goes on
+    return _optimized(metrics, cfg.optimized_metric)
+
+
+def _optimized(metrics: dict[str, float], name: str) -> float | None:
+    if metrics and name not in metrics:
+        log.warning("optimized_metric=%s is not among this job's metrics (%s)", name, ", ".join(sorted(metrics)))
+    return metrics.get(name)

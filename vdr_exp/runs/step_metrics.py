@@ -1,0 +1,82 @@
+"""Per-step training logs into the open MLflow run, kept apart from tracking so it alone imports transformers."""
+
+from __future__ import annotations
+
+import math
+
+import mlflow
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from vdr_exp.errors import LossDiverged
+from vdr_exp.runs import interrupts
+
+
+class StepMetricsCallback(TrainerCallback):
+    """Sends the trainer's logs to the active MLflow run under stable names (train_loss, eval_ndcg_at_10).
+
+    ``prefix`` keeps a second trainer in the same run apart (``reranker_train_loss``).
+    """
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs,
+    ):
+        if not logs or not state.is_world_process_zero:
+            return
+        metrics = {}
+        for key, value in logs.items():
+            if not isinstance(value, int | float):
+                continue
+            if key == "loss":
+                metrics["train_loss"] = value
+            elif key.endswith("ndcg@10"):  # cosine_ndcg@10, maxsim_ndcg@10, ...
+                metrics["eval_ndcg_at_10"] = value
+            elif key in ("learning_rate", "grad_norm", "epoch"):
+                metrics[f"train_{key}"] = value
+        if metrics:
+            mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in metrics.items()}, step=state.global_step)
+
+
+class StopOnInterrupt(TrainerCallback):
+    """Stops training at the next step when a Ctrl-C was received but its KeyboardInterrupt got lost
+    (see :mod:`vdr_exp.runs.interrupts`)."""
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        interrupts.raise_if_interrupted()
+
+
+class DivergenceGuard(TrainerCallback):
+    """Stops training at the first logged NaN/inf loss or gradient norm instead of wasting the rest of the run."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.value: str | None = None
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs,
+    ):
+        logs = logs or {}
+        for key in ("loss", "grad_norm"):  # NaN weights can show as a NaN gradient norm before the loss
+            value = logs.get(key)
+            if isinstance(value, int | float) and not math.isfinite(value) and self.step is None:
+                self.step, self.value = state.global_step, f"{key} {value}"
+                control.should_training_stop = True
+
+    def raise_if_diverged(self) -> None:
+        if self.step is not None:
+            raise LossDiverged(
+                f"training diverged ({self.value}) at step {self.step} and was stopped; lower "
+                "trainer.learning_rate (or loss.scale), or check the data. No model was saved."
+            )

@@ -1,0 +1,177 @@
+"""Hydra callback that gives every multirun one MLflow parent run, its prerequisites and its leaderboard.
+
+Hydra calls ``on_multirun_start`` in the launching process before any job starts and ``on_multirun_end``
+after the last one returns. The parent run is created with the client API (not as the fluent "active" run)
+so in-process jobs of the basic launcher start their own runs freely; its id reaches every job through an
+environment variable, which worker processes and cluster jobs inherit from the launcher.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
+from vdr_exp.errors import LeaderboardError
+from vdr_exp.runs import redact, tracking
+from vdr_exp.runs.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
+
+log = logging.getLogger(__name__)
+
+
+def _typed(config: DictConfig, key: str, schema: type) -> Any:
+    """One section as its dataclass, resolved in the whole config (its paths interpolate ``paths``)."""
+    values = OmegaConf.to_container(config[key], resolve=True)
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+
+
+def sweep_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
+    """Keys the jobs differ by: swept on the command line (``a,b``, ``range()``...) or in the preset."""
+    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    keys = [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
+    keys += [k for k in (sweeper_params or {}) if k not in keys]
+    return keys
+
+
+class MlflowParentRun(Callback):
+    def __init__(self) -> None:
+        self.client: MlflowClient | None = None
+        self.parent_run_id: str | None = None
+        self.entry_kind = "evaluate"
+        self.interrupted = False
+        self._previous_sigint = signal.default_int_handler
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
+        task_overrides = list(config.hydra.overrides.task)
+        keys = sweep_keys(task_overrides, OmegaConf.select(config, "hydra.sweeper.params"))
+        os.environ[SWEEP_KEYS_ENV] = ",".join(keys)
+        self.entry_kind = str(config.get("run_kind", "evaluate"))
+        if config.get("dry_run"):
+            print(f"[dry run] sweep {sweep.name or '(command line)'}: varying {', '.join(keys) or 'nothing'}")
+            for overrides in self._train_first_commands(sweep, task_overrides, Path(config.hydra.sweep.dir)):
+                print("[dry run] first trains: python -m vdr_exp.train " + " ".join(overrides))
+            return
+
+        track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
+        self.client = tracking.client_for(track)
+        experiment_id = tracking.ensure_experiment(self.client, track)
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        tags = {
+            "run_kind": "sweep",
+            "sweep": sweep.name or "(command line)",
+            "sweep_dir": str(sweep_dir),
+            "sweep_params": ", ".join(keys),
+            "hydra_overrides": " ".join(redact.redact_overrides(task_overrides)) or "(none)",
+            "entry_point": f"vdr_exp.{self.entry_kind}",
+            "git_commit": tracking.git_commit(Path.cwd()),
+        }
+        run = self.client.create_run(experiment_id, run_name=f"sweep-{sweep.name or 'multirun'}", tags=tags)
+        self.parent_run_id = run.info.run_id
+        os.environ[PARENT_RUN_ENV] = self.parent_run_id
+        atexit.register(self._end_if_unfinished)  # a job that raises ends the sweep before on_multirun_end
+        self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / "mlflow_parent_run_id").write_text(self.parent_run_id + "\n")
+        self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(config.hydra.sweeper), "sweeper.yaml")
+        print(f"MLflow parent run {self.parent_run_id} (sweep {sweep.name or 'multirun'}, {sweep_dir})", flush=True)
+
+        for overrides in self._train_first_commands(sweep, task_overrides, sweep_dir):
+            self._train(overrides)
+
+    def _train_first_commands(self, sweep: SweepConfig, task_overrides: list[str], sweep_dir: Path) -> list[list[str]]:
+        # Overrides that say where things live (stores, paths, fixtures) go to the prerequisite trainings too.
+        locations = [o for o in task_overrides if override_key(o).split(".")[0] in keys_with("location")]
+        return [
+            [*overrides, *locations, f"hydra.run.dir={sweep_dir / f'train_first_{i}'}"]
+            for i, overrides in enumerate(sweep.train_first)
+        ]
+
+    def _train(self, overrides: list[str]) -> None:
+        """A prerequisite training, run exactly as a user would run it; it becomes a child of the parent."""
+        print("training first: python -m vdr_exp.train " + " ".join(redact.redact_overrides(overrides)), flush=True)
+        env = {k: v for k, v in os.environ.items() if k != SWEEP_KEYS_ENV}
+        done = subprocess.run([sys.executable, "-m", "vdr_exp.train", *overrides], env=env)
+        if done.returncode != 0:
+            self._end("FAILED", f"prerequisite training failed (exit {done.returncode}): {' '.join(overrides)}")
+            raise SystemExit(done.returncode)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(SWEEP_KEYS_ENV, None)
+        if self.parent_run_id is None:  # a dry run: no runs, but bad configs still fail the command
+            self._exit_if_jobs_failed(list(FAILED_JOBS))
+            return
+        from vdr_exp.reports import leaderboard
+
+        sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
+        track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
+        try:
+            board = leaderboard.for_parent_run(
+                track,
+                self.parent_run_id,
+                name=sweep.name,
+                base=sweep.leaderboard_base,
+                run_kind=self.entry_kind,
+                out_dir=Path(OmegaConf.select(config, "paths.leaderboards")),
+            )
+            leaderboard.print_board(board)
+        except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
+            log.warning("no leaderboard for this sweep: %s", error)
+        self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
+        self._end("FINISHED")
+
+    def _failed_children(self) -> list[str]:
+        """FAILED child runs of this sweep, from any launcher's processes: "job N: error"."""
+        runs = self.client.search_runs(
+            [self.client.get_run(self.parent_run_id).info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}' and attributes.status = 'FAILED'",
+        )
+        return [
+            f"job {r.data.tags.get('hydra_job_num', '?')}: {r.data.tags.get('error', 'failed').splitlines()[0][:300]}"
+            for r in sorted(runs, key=lambda r: int(r.data.tags.get("hydra_job_num", -1)))
+        ]
+
+    def _exit_if_jobs_failed(self, failures: list[str]) -> None:
+        FAILED_JOBS.clear()
+        if not failures:
+            return
+        message = f"{len(failures)} job(s) of this sweep failed; the others ran. " + " | ".join(failures[:3])
+        self._end("FAILED", message)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+    def _end(self, status: str, error: str | None = None) -> None:
+        if self.client is None or self.parent_run_id is None:
+            return
+        if error:
+            self.client.set_tag(self.parent_run_id, "error", error[:5000])
+        self.client.set_terminated(self.parent_run_id, status=status)
+        os.environ.pop(PARENT_RUN_ENV, None)
+        signal.signal(signal.SIGINT, self._previous_sigint)
+        self.parent_run_id = None
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-C: remember it, so the parent ends KILLED rather than FAILED; then interrupt as usual."""
+        self.interrupted = True
+        signal.signal(signal.SIGINT, self._previous_sigint)
+        raise KeyboardInterrupt
+
+    def _end_if_unfinished(self) -> None:
+        if self.parent_run_id is None:
+            return
+        if self.interrupted:
+            self._end("KILLED", "the sweep was interrupted (Ctrl-C)")
+        else:
+            self._end("FAILED", "a job of this sweep failed; see its child run")

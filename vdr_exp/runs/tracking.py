@@ -1,0 +1,134 @@
+"""MLflow: where runs go, their lifecycle, params, metrics, artifacts and per-step training logs."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Param
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+
+from vdr_exp.config import TrackingConfig
+from vdr_exp.errors import ConfigError
+from vdr_exp.runs import interrupts
+
+log = logging.getLogger(__name__)
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    if cfg.tracking_uri:
+        return cfg.tracking_uri
+    return f"sqlite:///{Path(cfg.store).expanduser().resolve()}"
+
+
+def client_for(cfg: TrackingConfig) -> MlflowClient:
+    """A client on the configured store; the SQLite file's folder is created on first use."""
+    if not cfg.tracking_uri:
+        store = Path(cfg.store).expanduser().resolve()
+        store.parent.mkdir(parents=True, exist_ok=True)
+        _write_ahead_log(store)
+    return MlflowClient(tracking_uri=tracking_uri(cfg))
+
+
+def _write_ahead_log(store: Path) -> None:
+    """WAL journal: parallel jobs (joblib, submitit_local) read while one writes, and wait up to 30 s for a
+    write lock instead of failing. Persistent in the file; set once. Many writers: use a server."""
+    with sqlite3.connect(store, timeout=30) as connection:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+
+
+def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
+    found = client.get_experiment_by_name(cfg.experiment_name)
+    if found is not None:
+        return found.experiment_id
+    artifact_location = None
+    if not cfg.tracking_uri:  # local store: keep artifacts beside it, never in ./mlruns
+        artifact_location = Path(cfg.artifact_root).expanduser().resolve().as_uri()
+    try:
+        return client.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+    except MlflowException:  # a parallel job created it first
+        found = client.get_experiment_by_name(cfg.experiment_name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def log_params(params: Mapping[str, str]) -> None:
+    """In batches MLflow accepts; over-long values are shortened rather than failing the run."""
+    client = MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    items = [
+        Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
+        for k, v in sorted(params.items())
+    ]
+    for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
+
+
+def tag_equals(key: str, value: str) -> str:
+    """One ``tags.`key` = 'value'`` clause of an MLflow search filter, quoted so any value stays one literal.
+
+    MLflow strips the quotes of a literal without unescaping it, so a value holding ``'`` is quoted with ``"``;
+    one holding both quote characters cannot be expressed and is refused with a clear error.
+    """
+    if "`" in key:
+        raise ConfigError(f"tag name {key!r} holds a backtick, which an MLflow search filter cannot express.")
+    quote = "'" if "'" not in value else '"'
+    if quote in value:
+        raise ConfigError(f"tag value {value!r} holds both quote characters; MLflow cannot search for it.")
+    return f"tags.`{key}` = {quote}{value}{quote}"
+
+
+def git_commit(cwd: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+@contextmanager
+def tracked_run(
+    cfg: TrackingConfig,
+    run_name: str | None,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
+) -> Iterator[str]:
+    """Start a run and always end it: FINISHED, FAILED (with the error recorded) or KILLED on Ctrl-C.
+
+    With ``parent_run_id`` (a sweep's parent) the run is its child: MLflow's UI nests it under the parent.
+    With ``resume_run_id`` an earlier run is reopened, so a resumed training continues the same run.
+    """
+    experiment_id = ensure_experiment(client_for(cfg), cfg)
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    if resume_run_id:
+        client = client_for(cfg)
+        if "error" in client.get_run(resume_run_id).data.tags:
+            client.delete_tag(resume_run_id, "error")  # the interruption it recorded is over
+        run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
+    else:
+        run = mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags=dict(tags), parent_run_id=parent_run_id
+        )
+    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, tracking_uri(cfg))
+    try:
+        with interrupts.watched():
+            yield run.info.run_id
+            interrupts.raise_if_interrupted()
+    except BaseException as error:
+        message = f"{type(error).__name__}: {error}"
+        mlflow.set_tag("error", message[:5000])
+        mlflow.log_text(message, "error.txt")
+        mlflow.end_run(status="KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
