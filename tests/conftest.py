@@ -29,3 +29,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory, fixture_paths: FixturePaths) 
     assert result.returncode == 0, result.stderr[-4000:]
     (workdir / "stdout.txt").write_text(result.stdout)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def doc_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three multi-page PDFs and two images; one query per page, one query with graded relevance."""
+    from documents import write_doc_folder
+
+    return write_doc_folder(tmp_path_factory.mktemp("docs"))

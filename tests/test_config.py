@@ -110,7 +110,7 @@ def test_matryoshka_weights_must_match_dims():
 def test_mine_config_composes_and_refuses_datasets_that_already_have_negatives():
     run = load_mine_config(_compose("mine", ["dataset.path=/data/docs"]))
     assert run.run_kind == "mine" and run.dataset.format == "local_docs" and run.dataset.eval_fraction == 0.2
-    assert run.mine.out == "outputs/mined/local_docs" and run.mine.max_score_ratio is None
+    assert run.mine.out is None and run.mine.max_score_ratio is None  # a folder per source, see test_mining_safety
     with pytest.raises(ConfigError, match="already holds mined negatives"):
         load_mine_config(_compose("mine", ["dataset=vdr_en"]))
     with pytest.raises(ConfigError, match="max_score_ratio"):
@@ -153,7 +153,7 @@ def test_one_paths_node_moves_every_default_location():
     located = [cfg.tracking.store, cfg.tracking.artifact_root, cfg.eval.cache_dir, cfg.fixtures.root]
     assert all(path.startswith("/scratch/vdr/") for path in located), located
     mine = load_mine_config(_compose("mine", ["paths.output_dir=/scratch/vdr", "dataset.path=/d"]))
-    assert mine.mine.out.startswith("/scratch/vdr/mined/") and mine.dataset.page_cache == "/scratch/vdr/page_cache"
+    assert mine.paths.mined == "/scratch/vdr/mined" and mine.dataset.page_cache == "/scratch/vdr/page_cache"
 
 
 def test_the_optimized_metric_is_what_the_entry_point_returns():

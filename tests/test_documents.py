@@ -11,6 +11,7 @@ import pytest
 import pytrec_eval
 from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
+from documents import LAYOUT, pages
 from entrypoints import run_entry, runs_in, store_client
 from PIL import Image
 
@@ -20,38 +21,7 @@ from vdr_exp.data.dataset_folder import load_rows
 from vdr_exp.data.layouts import local_docs
 from vdr_exp.data.layouts.base import split_query_ids
 from vdr_exp.errors import InputError
-from vdr_exp.fixtures.pages import query_for, random_spec
-from vdr_exp.fixtures.render import render_page
-
-# file -> number of pages (images have one); PDFs are written with PIL, rendered back with PDFium.
-LAYOUT = {"reports/annual.pdf": 4, "contract.pdf": 3, "memo.pdf": 2, "chart.png": 1, "scans/receipt.jpg": 1}
-
-
-def _pages(rng: random.Random, n: int):
-    specs = [random_spec(rng) for _ in range(n)]
-    return specs, [render_page(spec) for spec in specs]
-
-
-@pytest.fixture(scope="session")
-def doc_folder(tmp_path_factory) -> Path:
-    """Three multi-page PDFs and two images; one query per page, one query with graded relevance."""
-    root = tmp_path_factory.mktemp("docs")
-    rng = random.Random(7)
-    queries = []
-    for file, count in LAYOUT.items():
-        specs, images = _pages(rng, count)
-        path = root / file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if file.endswith(".pdf"):
-            images[0].save(path, save_all=True, append_images=images[1:], resolution=72)
-        else:
-            images[0].save(path)
-        for number, spec in enumerate(specs, start=1):
-            relevant = {"file": file, "page": number} if file.endswith(".pdf") else {"file": file}
-            queries.append({"query_id": f"q{len(queries)}", "query": query_for(spec, rng), "relevant": [relevant]})
-    queries[0]["relevant"] = [{"file": "reports/annual.pdf", "page": 1, "grade": 2}, {"file": "memo.pdf", "page": 2}]
-    (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries) + "\n")
-    return root
+from vdr_exp.fixtures.pages import query_for
 
 
 def _cfg(root: Path, cache: Path, **kwargs) -> DatasetConfig:
@@ -193,7 +163,7 @@ def beir_folder(tmp_path_factory) -> Path:
     """ViDoRe-style export: corpus/, queries/, qrels/ sub-folders; graded qrels, one judged-irrelevant page."""
     root = tmp_path_factory.mktemp("beir")
     rng = random.Random(11)
-    specs, images = _pages(rng, 12)
+    specs, images = pages(rng, 12)
     corpus = Dataset.from_dict(
         {"corpus-id": list(range(12)), "image": images},
         features=Features({"corpus-id": Value("int64"), "image": ImageFeature()}),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from vdr_exp.config import load_mine_config, register_configs
-from vdr_exp.runs.entrypoint import run_job
+from vdr_exp.runs.entrypoint import refuse_unsafe_overrides, run_job
 
 register_configs()
 
@@ -19,8 +21,13 @@ def _job():
 
 # The configs ship inside the package (conf/ in a checkout), so this works from any directory.
 @hydra.main(config_path="pkg://vdr_exp.conf", config_name="mine", version_base="1.3")
-def main(composed: DictConfig) -> float | None:
+def _main(composed: DictConfig) -> float | None:
     return run_job(composed, load_mine_config, _job)
+
+
+def main() -> None:
+    refuse_unsafe_overrides(sys.argv[1:])
+    _main()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,20 @@ from vdr_exp.config.variants import (
 )
 
 
+def bounded(
+    default: Any,
+    *,
+    min: float | None = None,
+    gt: float | None = None,
+    max: float | None = None,
+    below: float | None = None,
+    **roles: bool,
+) -> Any:
+    """A numeric field with its valid range, checked when the config is loaded (every element of a list)."""
+    bounds = {k: v for k, v in {"min": min, "gt": gt, "max": max, "below": below}.items() if v is not None}
+    return field(default=default, metadata={"bounds": bounds, **roles})
+
+
 @dataclass
 class RunRefConfig:
     """A finetuned model named by the training run that saved it, instead of by a path copied by hand."""
@@ -41,9 +55,9 @@ class RunRefConfig:
 class LoraConfig:
     """LoRA adapters (PEFT) on the transformer's attention projections; only the adapters train."""
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = bounded(16, min=1)
+    alpha: int = bounded(32, gt=0)
+    dropout: float = bounded(0.05, min=0, below=1)
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
 
@@ -54,7 +68,7 @@ class RouterConfig:
 
     text_path: str = MISSING
     image_path: str = MISSING
-    dim: int = 256
+    dim: int = bounded(256, min=1)
 
 
 @dataclass
@@ -81,7 +95,7 @@ class ModelConfig:
     # Set for a model saved by an earlier training run; ``path`` is then filled from that run's ``model_dir`` tag.
     from_run: RunRefConfig | None = None
     # multi_vector built from a plain checkpoint (module_stack "build"): width of the per-token projection.
-    multi_vector_dim: int = 128
+    multi_vector_dim: int = bounded(128, min=1)
     router: RouterConfig | None = None
     # Train LoRA adapters instead of all weights (training runs); null: full finetuning.
     lora: LoraConfig | None = None
@@ -102,13 +116,13 @@ class RerankerConfig:
     head: RerankerHead = RerankerHead.saved
     true_token: str = "yes"
     false_token: str = "no"
-    top_k: int = 20
+    top_k: int = bounded(20, min=10)  # NDCG@10 needs the top 10 reranked
     # Training runs: also train the reranker (binary cross-entropy on query/positive vs query/negative pairs).
     train: bool = False
-    epochs: float = 1.0
+    epochs: float = bounded(1.0, gt=0)
     max_steps: int = -1
-    batch_size: int = 16
-    learning_rate: float = 2e-5
+    batch_size: int = bounded(16, min=1)
+    learning_rate: float = bounded(2e-5, gt=0)
     fixture: bool = False
 
 
@@ -117,7 +131,7 @@ class ProtocolConfig:
     # "hard_negatives" (format "pairs" only): corpus = every eval row's positive plus its negatives; one
     # relevant page per query. The "local_docs" and "beir" formats bring their own corpus and qrels.
     type: ProtocolType = ProtocolType.hard_negatives
-    num_negatives: int = 4
+    num_negatives: int = bounded(4, min=0)
     name: str = "vdr-eval-hard"
 
 
@@ -132,16 +146,16 @@ class DatasetConfig:
     eval_config: str = "eval"
     split: str = "train"
     train_columns: list[str] = field(default_factory=lambda: ["query", "image", "negative_0"])
-    max_train_rows: int | None = None
-    max_eval_rows: int | None = None
+    max_train_rows: int | None = bounded(None, min=1)
+    max_eval_rows: int | None = bounded(None, min=1)
     fixture: bool = False
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     # local_docs: the queries file (relative to path), PDF render resolution and the rendered-page cache.
     queries_file: str = "queries.jsonl"
-    dpi: int = 100
+    dpi: int = bounded(100, min=10, max=1200)
     page_cache: str = "${paths.page_cache}"
     # local_docs and beir: the share of queries held out for evaluation (seeded); training gets the rest.
-    eval_fraction: float = 1.0
+    eval_fraction: float = bounded(1.0, gt=0, max=1)
     split_seed: int = 42
     # beir: the three configs of the layout (their split is ``split``).
     corpus_config: str = "corpus"
@@ -154,12 +168,12 @@ class LossConfig:
     name: str = MISSING
     # "cmnrl" (CachedMultipleNegativesRankingLoss) or "mnrl" (MultipleNegativesRankingLoss)
     type: LossType = LossType.cmnrl
-    scale: float = 20.0
-    mini_batch_size: int = 1
+    scale: float = bounded(20.0, gt=0)
+    mini_batch_size: int = bounded(1, min=1)
     # Cached loss only: bound each mini-batch by tokens instead of samples (pages vary a lot in size).
-    mini_batch_num_tokens: int | None = None
-    matryoshka_dims: list[int] | None = None
-    matryoshka_weights: list[float] | None = None
+    mini_batch_num_tokens: int | None = bounded(None, min=1)
+    matryoshka_dims: list[int] | None = bounded(None, min=1)
+    matryoshka_weights: list[float] | None = bounded(None, gt=0)
     # Multi-process training: score each query against every process's pages (all-gather), so in-batch
     # negatives grow with the number of GPUs; false keeps them per process (the per-device batch).
     gather_across_devices: bool = False
@@ -168,8 +182,8 @@ class LossConfig:
 @dataclass
 class PixelsConfig:
     name: str = MISSING
-    min_pixels: int = MISSING
-    max_pixels: int = MISSING
+    min_pixels: int = bounded(MISSING, min=1)
+    max_pixels: int = bounded(MISSING, min=1)
 
 
 @dataclass
@@ -177,28 +191,28 @@ class TrainerConfig:
     """Sentence Transformers training arguments, passed by name; fields marked ``ours`` are not among them."""
 
     name: str = field(default=MISSING, metadata={"ours": True})
-    num_train_epochs: float = 1.0
+    num_train_epochs: float = bounded(1.0, gt=0)
     max_steps: int = -1
-    per_device_train_batch_size: int = 64
-    per_device_eval_batch_size: int = 64
-    learning_rate: float = 2e-5
+    per_device_train_batch_size: int = bounded(64, min=1)
+    per_device_eval_batch_size: int = bounded(64, min=1)
+    learning_rate: float = bounded(2e-5, gt=0)
     lr_scheduler_type: str = "linear"
-    warmup_ratio: float = field(default=0.1, metadata={"ours": True})  # passed as warmup_steps (a ratio below 1)
+    warmup_ratio: float = bounded(0.1, min=0, max=1, ours=True)  # passed as warmup_steps (a ratio below 1)
     optim: str = "adamw_torch_fused"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    weight_decay: float = bounded(0.0, min=0)
+    max_grad_norm: float = bounded(1.0, min=0)
     bf16: bool = True
     gradient_checkpointing: bool = False
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = bounded(1, min=1)
     seed: int = 42
     batch_sampler: str = "no_duplicates"
     eval_strategy: str = "steps"
-    eval_steps: float = 0.1
+    eval_steps: float = bounded(0.1, gt=0)
     save_strategy: str = "steps"
-    save_steps: float = 0.1
-    save_total_limit: int | None = 2
-    logging_steps: float = 0.05
-    dataloader_num_workers: int = 0
+    save_steps: float = bounded(0.1, gt=0)
+    save_total_limit: int | None = bounded(2, min=1)
+    logging_steps: float = bounded(0.05, gt=0)
+    dataloader_num_workers: int = bounded(0, min=0)
     use_cpu: bool = False
     # None: no prompts while training (the recipe). "model": the model's own saved query/document prompts.
     prompts: TrainingPrompts | None = field(default=None, metadata={"ours": True})
@@ -218,13 +232,13 @@ class TrackingConfig:
 @dataclass
 class EvalConfig:
     # Matryoshka widths to report; None: the loss's dims in training runs, the full width otherwise.
-    dims: list[int] | None = field(default=None, metadata={"setting": True})
-    batch_size: int = 32
-    top_k: int = 100
+    dims: list[int] | None = bounded(None, min=1, setting=True)
+    batch_size: int = bounded(32, min=1)
+    top_k: int = bounded(100, min=10)  # NDCG@10 needs at least the top 10
     # Evaluation embeddings on disk, keyed by model weights, settings and input content (vdr_exp.retrieval.embedding_cache).
     cache: bool = True
     cache_dir: str = "${paths.embedding_cache}"
-    cache_max_gb: float = 10.0
+    cache_max_gb: float = bounded(10.0, min=0)
 
 
 @dataclass
@@ -298,14 +312,16 @@ class TrainRunConfig(EvaluateRunConfig):
 
 @dataclass
 class MineConfig:
-    num_negatives: int = 4
+    num_negatives: int = bounded(4, min=1)
     # Skip this many of the best-scoring non-relevant pages (likely unlabelled positives) before taking negatives.
-    range_min: int = 0
+    range_min: int = bounded(0, min=0)
     # Keep a negative only if it scores at most this ratio of the positive (e.g. 0.95); null: no ceiling.
-    max_score_ratio: float | None = None
-    batch_size: int = 32
-    # Folder the mined dataset is written to (configs train and eval, the recipe's columns).
-    out: str = MISSING
+    max_score_ratio: float | None = bounded(None, gt=0, max=1)
+    batch_size: int = bounded(32, min=1)
+    # Folder the mined dataset is written to (configs train and eval, the recipe's columns). null: a folder of
+    # its own per source under paths.mined (<source folder name>-<hash of its path>). An existing folder is
+    # only ever replaced when it is a dataset mined earlier; never the source folder or one of its parents.
+    out: str | None = None
 
 
 @dataclass

@@ -2,17 +2,23 @@
 
 Each config becomes ``data/<config>-00000-of-00001.parquet`` (images embedded as bytes) and the README's YAML
 header declares the configs, the layout of ``tomaarsen/llamaindex-vdr-en-train-preprocessed``. The folder is
-built beside its destination and renamed into place, so readers never see a half-written dataset.
+built beside its destination and swapped into place, so readers never see a half-written dataset, and a
+folder the project did not write (no marker file) is never replaced.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from datasets import Dataset
+
+from vdr_exp.data import content
+from vdr_exp.errors import InputError
 
 
 def card(config_names: list[str], body: str) -> str:
@@ -23,33 +29,50 @@ def card(config_names: list[str], body: str) -> str:
     return f"---\nconfigs:\n{configs}\n---\n{body.strip()}\n"
 
 
+# Written into every folder this project writes; an existing folder without it is never replaced or deleted.
+MARKER = ".vdr_exp_dataset"
+
+
+def check_replaceable(out_dir: Path, key: str, own_files: tuple[str, ...] = ()) -> None:
+    """Refuse to write over a folder the project did not create (``key`` names the setting to change).
+
+    Ours: it holds the marker, or one of ``own_files`` (what earlier versions wrote: ``mining.json``...)."""
+    if out_dir.is_file() or out_dir.is_symlink():
+        raise InputError(f"{key}={out_dir} is a file or a link, not a dataset folder; choose a new folder.")
+    ours = any((out_dir / name).is_file() for name in (MARKER, *own_files))
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not ours:
+        raise InputError(
+            f"{key}={out_dir} exists and was not written by vdr-exp (no {MARKER} in it); it is left as it is. "
+            "Choose a new or empty folder."
+        )
+
+
 def write_dataset_folder(
     out_dir: Path, configs: Mapping[str, Dataset], body: str, *, extra_files: Mapping[str, str] | None = None
 ) -> Path:
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "data").mkdir(parents=True)
+    """Build the folder beside ``out_dir`` and swap it in: readers see the old dataset or the new one, never a
+    half-written one, and an earlier dataset is only replaced once the new one is complete. Refuses (before
+    writing anything) to replace a folder that is not such a dataset."""
+    check_replaceable(out_dir, "output folder", tuple(extra_files or ()))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
     try:
+        (staging / "data").mkdir()
         for name, rows in configs.items():
             rows.to_parquet(str(staging / "data" / f"{name}-00000-of-00001.parquet"))
         (staging / "README.md").write_text(card(list(configs), body))
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text)
+        (staging / MARKER).write_text(json.dumps({"configs": list(configs)}) + "\n")
+        previous = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        if out_dir.exists():
+            out_dir.rename(previous)
+        staging.rename(out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
+    shutil.rmtree(previous, ignore_errors=True)
     return out_dir
-
-
-def _content_key(folder: Path) -> str:
-    """Names, sizes and modification times of every file: changes whenever the folder's data does."""
-    digest = hashlib.blake2b(digest_size=12)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
 
 
 def load_rows(path: str, config_name: str | None = None, split: str | None = None):
@@ -70,5 +93,5 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
 
         hub.ensure_available(path, "dataset", "dataset.path")
         return load_dataset(path, config_name, split=split)
-    cache_dir = Path(datasets_config.HF_DATASETS_CACHE) / "vdr-exp-local" / _content_key(folder)
+    cache_dir = Path(datasets_config.HF_DATASETS_CACHE) / "vdr-exp-local" / content.stat_key(folder)
     return load_dataset(str(folder), config_name, split=split, cache_dir=str(cache_dir))

@@ -15,6 +15,37 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
 
+def relevance_grade(value: object, where: str) -> int:
+    """The one rule for relevance grades in qrels: whole numbers, as trec_eval and MTEB read them (MTEB casts
+    with ``int()``, pytrec_eval takes integers only). ``2``, ``2.0`` and ``"2"`` are grade 2; a fraction
+    (``0.5``), text or a missing value is refused instead of being silently truncated to another grade."""
+    if isinstance(value, bool):
+        raise InputError(f"{where}: relevance score {value!r} is not a number; use whole-number grades (0, 1, 2...).")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{where}: relevance score {value!r} is not a number; use whole-number grades (0, 1, 2...)."
+        ) from None
+    if not number.is_integer():
+        raise InputError(
+            f"{where}: relevance score {value!r} is not a whole number; trec_eval and MTEB read grades as "
+            "integers, so round the qrels to whole grades (e.g. 0.5 -> 1 if it is relevant)."
+        )
+    return int(number)
+
+
+def safe_id(value: object, where: str) -> str:
+    """A query or document id that keeps TREC files and paths valid: non-empty, not null, no whitespace."""
+    text = "" if value is None else str(value)
+    if not text or any(ch.isspace() for ch in text) or text.lower() in ("none", "null", "nan"):
+        raise InputError(
+            f"{where}: id {value!r} is empty, null or contains whitespace, which would break the TREC run file; "
+            "use ids without spaces."
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class RetrievalProtocol:
     """Queries, corpus and TREC-style qrels (query id -> doc id -> relevance grade)."""

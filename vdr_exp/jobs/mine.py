@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -13,11 +14,33 @@ from omegaconf import DictConfig
 from vdr_exp import data
 from vdr_exp.config import MineRunConfig
 from vdr_exp.data import dataset_folder, negatives
-from vdr_exp.errors import ConfigError
+from vdr_exp.errors import ConfigError, InputError
 from vdr_exp.jobs import steps
 from vdr_exp.runs.job_context import JobContext
 
 log = logging.getLogger(__name__)
+
+
+SUMMARY = "mining.json"
+
+
+def mine_target(cfg: MineRunConfig) -> Path:
+    """Where the mined dataset goes: ``mine.out``, or by default a folder of its own per source under
+    ``paths.mined``. Never the source folder, one of its parents, or a folder the project did not write."""
+    source = Path(cfg.dataset.path).expanduser()
+    if cfg.mine.out:
+        out = Path(cfg.mine.out).expanduser().resolve()
+    else:
+        tag = hashlib.sha256(str(source.resolve() if source.exists() else cfg.dataset.path).encode()).hexdigest()[:8]
+        out = (Path(cfg.paths.mined) / f"{source.name or cfg.dataset.name}-{tag}").expanduser().resolve()
+    if source.exists() and (out == source.resolve() or out in source.resolve().parents):
+        raise InputError(
+            f"mine.out={out} is the source folder dataset.path or one of its parents; writing there would replace "
+            "your documents. Choose another folder (or leave mine.out unset for one under paths.mined)."
+        )
+    dataset_folder.check_replaceable(out, "mine.out", (SUMMARY,))
+    log.info("the mined dataset goes to %s", out)
+    return out
 
 
 def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
@@ -26,7 +49,7 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
     settings = negatives.MiningSettings(
         num_negatives=m.num_negatives, range_min=m.range_min, max_score_ratio=m.max_score_ratio, batch_size=m.batch_size
     )
-    out = Path(cfg.mine.out).expanduser().resolve()
+    out = mine_target(cfg)  # checked before anything loads: a wrong folder costs nothing
     with steps.start_run(cfg, composed, job):
         steps.log_config(composed, job.out_dir)
         steps.prepare_fixtures(cfg)
@@ -51,13 +74,13 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
         }
         body = f"# {out.name}\n\nHard negatives mined by `python -m vdr_exp.mine`.\n\n```json\n"
         body += json.dumps(summary, indent=2) + "\n```\n"
-        mining_json = {"mining.json": json.dumps(summary, indent=2)}
+        mining_json = {SUMMARY: json.dumps(summary, indent=2)}
         dataset_folder.write_dataset_folder(out, {n: s.rows for n, s in splits.items()}, body, extra_files=mining_json)
         metrics = {f"{name}_rows": float(len(s.rows)) for name, s in splits.items()}
         metrics.update({f"{name}_dropped": float(s.dropped) for name, s in splits.items()})
         mlflow.log_metrics(metrics)
         mlflow.set_tag("mined_dataset", str(out))
-        mlflow.log_text(json.dumps(summary, indent=2), "mining.json")
+        mlflow.log_text(json.dumps(summary, indent=2), SUMMARY)
         log.info("mined %s -> %s", {n: len(s.rows) for n, s in splits.items()}, out)
         print(f"wrote {out} (configs: {', '.join(splits)}); train on it with: dataset=mined dataset.path={out}")
         return metrics

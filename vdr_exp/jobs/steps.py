@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp import data
 from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
+from vdr_exp.data import content
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.modeling import models, reranking
@@ -133,7 +134,9 @@ def evaluate(
     key = ""
     if cache is not None:
         settings = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}|{cfg.model.dtype}|{cfg.model.processor_kwargs}"
-        key = embedding_cache.model_fingerprint(loaded.model, settings)
+        # Tokenizer, chat template, processor and module configs change embeddings without touching weights.
+        files = [content.small_files_digest(p) for _, p in loaded.family.local_paths(cfg.model)]
+        key = embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")
     result = scoring.evaluate(
         loaded.model,
         protocol,

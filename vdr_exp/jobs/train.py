@@ -8,6 +8,7 @@ the other ranks train in step without a run (:func:`run_training_worker`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
@@ -89,13 +90,32 @@ def resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint:
             "resume with the same overrides."
         )
     out_dir = Path(tags["run_dir"])
-    checkpoints = sorted(out_dir.glob("checkpoints/checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
-    if not checkpoints:
+    checkpoints = [p for p in out_dir.glob("checkpoints/checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    complete = sorted(filter(_is_complete, checkpoints), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    if not complete:
         raise ConfigError(
-            f"run {cfg.resume} saved no checkpoint in {out_dir / 'checkpoints'}; nothing to resume from "
+            f"run {cfg.resume} saved no complete checkpoint in {out_dir / 'checkpoints'}; nothing to resume from "
             "(trainer.save_strategy=steps saves them)."
         )
-    return ResumePoint(earlier.info.run_id, out_dir, checkpoints[-1], "base_ndcg_at_10" in earlier.data.metrics)
+    if len(complete) < len(checkpoints):
+        log.warning("skipping %d incomplete checkpoint(s) (killed while saving)", len(checkpoints) - len(complete))
+    return ResumePoint(earlier.info.run_id, out_dir, complete[-1], "base_ndcg_at_10" in earlier.data.metrics)
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """A checkpoint the trainer finished writing: its state file parses and names this step, and the model,
+    optimizer and scheduler states are there (a kill while saving leaves some of them missing or cut short)."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    needed = ("optimizer.pt", "scheduler.pt")
+    has_weights = any(checkpoint.rglob("*.safetensors")) or any(checkpoint.rglob("pytorch_model*.bin"))
+    return (
+        state.get("global_step") == int(checkpoint.name.rsplit("-", 1)[1])
+        and has_weights
+        and all((checkpoint / name).is_file() and (checkpoint / name).stat().st_size > 0 for name in needed)
+    )
 
 
 def _trainer(

@@ -2,8 +2,10 @@
 
 An entry is keyed by everything that changes the vectors: the model's weights (hashed tensor by tensor), its
 module stack and prompts, the processor's pixel budget, and the content of what is encoded (texts, image
-pixels) with its role (query or document). Change any of them and the key changes; nothing is ever
-invalidated by hand. Entries are ``.npy`` files; the folder is capped in size (least recently used go first).
+pixels) with its role (query or document); the caller adds the model folder's tokenizer, chat template and
+configs (:func:`vdr_exp.data.content.small_files_digest`). Change any of them and the key changes; nothing is
+ever invalidated by hand. Entries are ``<key>-<checksum>.npy`` files, used only when they verify (a damaged one
+is recomputed and rewritten); the folder is capped in size (least recently used go first).
 Multi-vector embeddings (ragged per-token matrices) are not cached.
 """
 
@@ -44,6 +46,10 @@ def model_fingerprint(model: torch.nn.Module, settings: str = "") -> str:
     return digest.hexdigest()
 
 
+def _checksum(array: np.ndarray) -> str:
+    return xxhash.xxh3_64_hexdigest(np.ascontiguousarray(array).tobytes())
+
+
 def inputs_fingerprint(items: Sequence[Any]) -> str:
     """Content of what is encoded: texts, or image mode, size and pixels."""
     digest = _digest()
@@ -70,25 +76,41 @@ class EmbeddingCache:
         self, model_key: str, role: str, items: Sequence[Any], encode: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
         key = hashlib.blake2b(f"{model_key}|{role}|{inputs_fingerprint(items)}".encode(), digest_size=16).hexdigest()
-        path = self.root / f"{key}.npy"
-        if path.is_file():
+        cached = self._load(key, len(items))
+        if cached is not None:
             self.hits += 1
             self.events.append(f"hit {role} ({len(items)})")
-            os.utime(path)  # recently used
-            log.info("embedding cache hit: %d %s embeddings from %s", len(items), role, path.name)
-            return torch.from_numpy(np.load(path))
+            log.info("embedding cache hit: %d %s embeddings (%s)", len(items), role, key)
+            return torch.from_numpy(cached)
         self.misses += 1
         self.events.append(f"miss {role} ({len(items)})")
         embeddings = encode()
         if isinstance(embeddings, torch.Tensor):
-            self._store(path, embeddings.float().cpu().numpy())
+            self._store(key, embeddings.float().cpu().numpy())
         return embeddings
 
-    def _store(self, path: Path, array: np.ndarray) -> None:
+    def _load(self, key: str, rows: int) -> np.ndarray | None:
+        """An entry only if it verifies: it parses, has one row per input, and its bytes hash to the checksum
+        in its name. A damaged one (a truncated write, a bad disk block) is removed and recomputed."""
+        for path in self.root.glob(f"{key}-*.npy"):
+            try:
+                array = np.load(path, allow_pickle=False)
+                ok = array.ndim == 2 and len(array) == rows and _checksum(array) == path.stem.rsplit("-", 1)[1]
+            except (OSError, ValueError, EOFError):
+                ok = False
+            if ok:
+                os.utime(path)  # recently used
+                return array
+            log.warning("embedding cache: %s is damaged; removing it and encoding again", path.name)
+            self.events.append(f"damaged {path.name}")
+            path.unlink(missing_ok=True)
+        return None
+
+    def _store(self, key: str, array: np.ndarray) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.root, suffix=".partial", delete=False) as handle:
             np.save(handle, array)
-        os.replace(handle.name, path)  # readers never see half an entry
+        os.replace(handle.name, self.root / f"{key}-{_checksum(array)}.npy")  # readers never see half an entry
         self._evict()
 
     def _evict(self) -> None:

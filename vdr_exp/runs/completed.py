@@ -1,8 +1,9 @@
 """Skip what is already done: a job whose resolved config already has a FINISHED run is not run again.
 
 The fingerprint is a hash of the resolved config without the keys that say where things are logged or how
-the job was launched (tracking, sweep bookkeeping, dry_run, force, run_name, resume): two jobs with the same
-fingerprint train and evaluate the same thing. Every run is tagged with it; ``force=true`` runs anyway.
+the job was launched (tracking, sweep bookkeeping, dry_run, force, run_name, resume), plus what the local
+inputs hold now (dataset folder, model folder, adapter, reranker: names, sizes, mtimes of their files): two
+jobs with the same fingerprint train and evaluate the same thing on the same bytes. Every run is tagged with it; ``force=true`` runs anyway.
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import EvaluateRunConfig, TrackingConfig, keys_with
+from vdr_exp.data import content
 from vdr_exp.runs import tracking
 
 
-def config_fingerprint(cfg: DictConfig, model_source: str | None = None) -> str:
+def config_fingerprint(
+    composed: DictConfig, model_source: str | None = None, content: dict[str, str | None] | None = None
+) -> str:
     """``model_source``: the training run a ``model.from_run`` reference resolves to now, so a newer
-    finetuned model is a different job even though the config text is the same."""
-    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    finetuned model is a different job even though the config text is the same. ``content``: what the local
+    files the job reads hold now (:func:`content_keys`), so edited data or a retrained model is a new job."""
+    tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
     for key in keys_with("volatile"):
         tree.pop(key, None)
     tree["_model_source"] = model_source
+    if content:
+        tree["_content"] = content
     canonical = json.dumps(tree, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
@@ -50,6 +57,19 @@ def record_skip(track: TrackingConfig, parent_run_id: str, job_num: int | None, 
     """On the sweep's parent: which job was skipped in favour of which run (the leaderboard includes it)."""
     client = tracking.client_for(track)
     client.set_tag(parent_run_id, f"skipped.{job_num if job_num is not None else 0}", done.info.run_id)
+
+
+def content_keys(cfg: EvaluateRunConfig) -> dict[str, str | None]:
+    """Stat keys of every local input a job reads: dataset folder (queries file included), model folder(s),
+    adapter and reranker. Hub ids give None (their config text names them; the Hub pins revisions)."""
+    paths = {"dataset.path": cfg.dataset.path, "model.path": cfg.model.path, "model.adapter": cfg.model.adapter}
+    if cfg.model.router is not None:
+        paths |= {
+            "model.router.text_path": cfg.model.router.text_path,
+            "model.router.image_path": cfg.model.router.image_path,
+        }
+    paths |= {"reranker.path": cfg.reranker.path, "dataset.queries_file": cfg.dataset.queries_file}
+    return {key: content.stat_key(value) for key, value in paths.items() if value}
 
 
 def model_source(cfg: EvaluateRunConfig) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -69,6 +70,22 @@ def check_targets(tree: object, where: str = "") -> None:
             check_targets(value, f"{where}{index}.")
 
 
+TARGET_IN_OVERRIDE = re.compile(r"_target_['\"]?\s*[:=]\s*['\"]?(?P<target>[^\s,'\"}\]]+)")
+
+
+def refuse_unsafe_overrides(argv: list[str]) -> None:
+    """Hydra instantiates ``hydra.callbacks`` (and launchers, sweepers) before our job sees the config, so a
+    ``_target_`` given on the command line is checked here, before Hydra starts: nothing outside the
+    allowlist is ever constructed. Exits 2 with one ``error:`` line."""
+    for arg in argv:
+        for match in TARGET_IN_OVERRIDE.finditer(arg):
+            try:
+                check_targets({"_target_": match["target"]}, f"{arg.split('=', 1)[0].lstrip('+~')}.")
+            except ConfigError as error:
+                print(f"error: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
+
+
 def _record_invalid_config(composed: DictConfig, context: JobContext, error: ConfigError) -> None:
     """A config that composes but fails validation still leaves a FAILED run saying why (no model loaded)."""
     from vdr_exp.config import TrackingConfig
@@ -101,6 +118,7 @@ def run_job(
     answer in seconds instead of paying for torch and Sentence Transformers.
     """
     quiet_libraries()
+    redact.redact_logs()
     context = job_context.from_hydra()
     try:
         try:
@@ -114,7 +132,7 @@ def run_job(
         if cfg.dry_run:
             print(describe_job(composed, context), flush=True)
             return 0.0  # optimising sweepers (Optuna) need a finite number to go on proposing trials
-        fingerprint = completed.config_fingerprint(composed, completed.model_source(cfg))
+        fingerprint = completed.config_fingerprint(composed, completed.model_source(cfg), completed.content_keys(cfg))
         context = dataclasses.replace(context, fingerprint=fingerprint)
         if context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
             done = completed.find_finished(cfg.tracking, context.fingerprint, cfg.run_kind)

@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
-from vdr_exp.errors import LeaderboardError
+from vdr_exp.errors import LeaderboardError, VdrError
 from vdr_exp.runs import redact, tracking
 from vdr_exp.runs.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
@@ -54,6 +54,7 @@ class MlflowParentRun(Callback):
         self._previous_sigint = signal.default_int_handler
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        redact.redact_logs()  # Hydra logs each job's overrides when it launches them
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
         task_overrides = list(config.hydra.overrides.task)
         keys = sweep_keys(task_overrides, OmegaConf.select(config, "hydra.sweeper.params"))
@@ -62,12 +63,16 @@ class MlflowParentRun(Callback):
         if config.get("dry_run"):
             print(f"[dry run] sweep {sweep.name or '(command line)'}: varying {', '.join(keys) or 'nothing'}")
             for overrides in self._train_first_commands(sweep, task_overrides, Path(config.hydra.sweep.dir)):
-                print("[dry run] first trains: python -m vdr_exp.train " + " ".join(overrides))
+                print("[dry run] first trains: python -m vdr_exp.train " + " ".join(redact.redact_overrides(overrides)))
             return
 
         track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
-        self.client = tracking.client_for(track)
-        experiment_id = tracking.ensure_experiment(self.client, track)
+        try:
+            self.client = tracking.client_for(track)
+            experiment_id = tracking.ensure_experiment(self.client, track)
+        except VdrError as error:  # e.g. no tracking server: say so once, before any job starts
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         tags = {
             "run_kind": "sweep",
@@ -83,6 +88,7 @@ class MlflowParentRun(Callback):
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         atexit.register(self._end_if_unfinished)  # a job that raises ends the sweep before on_multirun_end
         self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        signal.signal(signal.SIGTERM, self._on_sigint)  # preemption, `timeout`, `docker stop`: as Ctrl-C
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "mlflow_parent_run_id").write_text(self.parent_run_id + "\n")
         self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(config.hydra.sweeper), "sweeper.yaml")
@@ -160,18 +166,20 @@ class MlflowParentRun(Callback):
         self.client.set_terminated(self.parent_run_id, status=status)
         os.environ.pop(PARENT_RUN_ENV, None)
         signal.signal(signal.SIGINT, self._previous_sigint)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.parent_run_id = None
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        """Ctrl-C: remember it, so the parent ends KILLED rather than FAILED; then interrupt as usual."""
+        """Ctrl-C or SIGTERM: remember it, so the parent ends KILLED rather than FAILED; then interrupt."""
         self.interrupted = True
         signal.signal(signal.SIGINT, self._previous_sigint)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise KeyboardInterrupt
 
     def _end_if_unfinished(self) -> None:
         if self.parent_run_id is None:
             return
         if self.interrupted:
-            self._end("KILLED", "the sweep was interrupted (Ctrl-C)")
+            self._end("KILLED", "the sweep was interrupted (Ctrl-C or SIGTERM)")
         else:
             self._end("FAILED", "a job of this sweep failed; see its child run")

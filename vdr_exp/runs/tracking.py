@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import mlflow
@@ -17,7 +21,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BA
 
 from vdr_exp.config import TrackingConfig
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import interrupts
+from vdr_exp.runs import interrupts, redact
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +32,45 @@ def tracking_uri(cfg: TrackingConfig) -> str:
     return f"sqlite:///{Path(cfg.store).expanduser().resolve()}"
 
 
+# Seconds to wait for a tracking server's answer before saying none is there (MLflow itself retries for minutes).
+SERVER_PROBE_TIMEOUT = 5.0
+
+
+@cache
+def _check_server(uri: str) -> None:
+    """One HTTP request to the server; any answer (even an error status) means it is there."""
+    parts = urllib.parse.urlsplit(uri)
+    netloc = parts.netloc.rpartition("@")[2]  # credentials are MLflow's to send, not needed to see a server
+    probe = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
+    try:
+        urllib.request.urlopen(probe, timeout=SERVER_PROBE_TIMEOUT).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ConfigError(
+            f"no MLflow tracking server answers at {redact.redact_uri(uri)} ({reason}); start one "
+            "(`mlflow server --host 127.0.0.1 --port 5000`, see the README's tracking server section), fix "
+            "tracking.tracking_uri / $MLFLOW_TRACKING_URI, or log locally with tracking=mlflow_sqlite."
+        ) from None
+
+
 def client_for(cfg: TrackingConfig) -> MlflowClient:
-    """A client on the configured store; the SQLite file's folder is created on first use."""
+    """A client on the configured store; the SQLite file's folder is created on first use, a server is probed."""
+    if cfg.tracking_uri.startswith(("http://", "https://")):
+        _check_server(cfg.tracking_uri)
     if not cfg.tracking_uri:
         store = Path(cfg.store).expanduser().resolve()
-        store.parent.mkdir(parents=True, exist_ok=True)
-        _write_ahead_log(store)
+        try:
+            if store.is_dir():
+                raise IsADirectoryError(f"{store} is a folder")
+            store.parent.mkdir(parents=True, exist_ok=True)
+            _write_ahead_log(store)
+        except (OSError, sqlite3.Error) as error:
+            raise ConfigError(
+                f"tracking.store={cfg.store} cannot hold an MLflow SQLite store ({error}); point it at a file "
+                "path in a writable folder (or move everything with paths.output_dir=...)."
+            ) from None
     return MlflowClient(tracking_uri=tracking_uri(cfg))
 
 
@@ -119,7 +156,8 @@ def tracked_run(
         run = mlflow.start_run(
             experiment_id=experiment_id, run_name=run_name, tags=dict(tags), parent_run_id=parent_run_id
         )
-    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, tracking_uri(cfg))
+    where = redact.redact_uri(tracking_uri(cfg))
+    log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, where)
     try:
         with interrupts.watched():
             yield run.info.run_id

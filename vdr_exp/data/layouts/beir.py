@@ -15,7 +15,7 @@ from datasets import Dataset, DatasetDict
 from vdr_exp.config import DatasetConfig
 from vdr_exp.data.dataset_folder import load_rows
 from vdr_exp.data.layouts.base import CorpusLayout
-from vdr_exp.data.protocols import RetrievalProtocol
+from vdr_exp.data.protocols import RetrievalProtocol, relevance_grade, safe_id
 from vdr_exp.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -58,27 +58,28 @@ def load_beir(cfg: DatasetConfig) -> tuple[dict[str, object], dict[str, str], di
     query_rows = _checked(_load_part(cfg, "queries"), cfg, "queries")
     qrel_rows = _checked(_load_part(cfg, "qrels"), cfg, "qrels")
 
-    corpus_ids = [str(i) for i in corpus_rows["corpus-id"]]
+    corpus_ids = [safe_id(i, f"dataset {cfg.path!r}, corpus row {n}") for n, i in enumerate(corpus_rows["corpus-id"])]
     if len(set(corpus_ids)) != len(corpus_ids):
         raise InputError(f"dataset {cfg.path!r}: corpus has duplicate corpus-id values; ids must be unique.")
     corpus = dict(zip(corpus_ids, corpus_rows["image"], strict=True))
     queries: dict[str, str] = {}
-    for qid, text in zip(query_rows["query-id"], query_rows["query"], strict=True):
-        qid = str(qid)
+    for row, (qid, text) in enumerate(zip(query_rows["query-id"], query_rows["query"], strict=True)):
+        qid = safe_id(qid, f"dataset {cfg.path!r}, queries row {row}")
         if qid in queries:
             raise InputError(f"dataset {cfg.path!r}: duplicate query-id {qid!r} in queries.")
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"dataset {cfg.path!r}: query {qid!r} is empty; fix or drop it.")
         queries[qid] = text
     qrels: dict[str, dict[str, int]] = {}
-    for qid, did, score in zip(qrel_rows["query-id"], qrel_rows["corpus-id"], qrel_rows["score"], strict=True):
+    rows = zip(qrel_rows["query-id"], qrel_rows["corpus-id"], qrel_rows["score"], strict=True)
+    for row, (qid, did, score) in enumerate(rows):
         qid, did = str(qid), str(did)
         if qid not in queries or did not in corpus:
             raise InputError(
                 f"dataset {cfg.path!r}: qrels row ({qid}, {did}) names an unknown "
                 f"{'query-id' if qid not in queries else 'corpus-id'}; fix the qrels."
             )
-        qrels.setdefault(qid, {})[did] = int(score)
+        qrels.setdefault(qid, {})[did] = relevance_grade(score, f"dataset {cfg.path!r}, qrels row {row} ({qid}, {did})")
     log.info("%s: %d pages, %d queries, %d judged", cfg.path, len(corpus), len(queries), len(qrels))
     return corpus, queries, qrels
 

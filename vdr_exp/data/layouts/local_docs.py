@@ -14,15 +14,17 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vdr_exp.config import DatasetConfig
 from vdr_exp.data.layouts.base import CorpusLayout
-from vdr_exp.data.protocols import RetrievalProtocol
+from vdr_exp.data.protocols import RetrievalProtocol, safe_id
 from vdr_exp.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -97,8 +99,23 @@ def _check_image(path: Path) -> None:
     try:
         with Image.open(path) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise InputError(f"{path}: not a readable image ({error}); replace or remove the file.") from None
+
+
+def _files_under(root: Path) -> list[Path]:
+    """Every file under ``root``, following symlinked folders (``rglob`` skips them, silently shrinking the
+    corpus); a link back into a folder already walked is walked once (no loop)."""
+    seen: set[str] = set()
+    files = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        files += [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
+    return files
 
 
 def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
@@ -106,7 +123,7 @@ def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
     if not root.is_dir():
         raise InputError(f"dataset.path={str(root)!r} is not a folder; point it at your documents.")
     folder = DocumentFolder(root=root)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
+    files = sorted(p for p in _files_under(root) if p.suffix.lower() in DOCUMENT_SUFFIXES)
     if not files:
         raise InputError(f"{root}: no PDFs or page images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) found.")
     for path in files:
@@ -123,6 +140,11 @@ def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
     return folder
 
 
+def _is_integer(value: object) -> bool:
+    """JSON integers only: ``true`` is a bool (an int to Python) and ``1.0`` a float; neither is a page number."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[str, int]:
     if not isinstance(entry, dict) or "file" not in entry:
         raise InputError(f'{where}: each "relevant" entry needs a "file" (and "page" for PDFs); got {entry!r}.')
@@ -130,17 +152,31 @@ def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[
     if file not in folder.page_counts:
         raise InputError(f"{where}: file {file!r} is not in {folder.root}; fix the name (relative to the folder).")
     is_pdf = file.lower().endswith(".pdf")
-    if is_pdf and not isinstance(page, int):
-        raise InputError(f'{where}: {file!r} is a PDF; give "page" as a 1-based integer.')
-    if not is_pdf and page not in (None, 1):
-        raise InputError(f'{where}: {file!r} is an image and has no pages; drop "page".')
+    if is_pdf and not _is_integer(page):
+        raise InputError(f'{where}: {file!r} is a PDF; give "page" as a 1-based integer, not {page!r}.')
+    if not is_pdf and not (page is None or (_is_integer(page) and page == 1)):
+        raise InputError(f'{where}: {file!r} is an image and has no pages; drop "page" (got {page!r}).')
     if is_pdf and not 1 <= page <= folder.page_counts[file]:
         raise InputError(
             f"{where}: page {page} of {file!r} is out of range; it has {folder.page_counts[file]} pages (1-based)."
         )
-    if not isinstance(grade, int) or grade < 0:
+    if not _is_integer(grade) or grade < 0:
         raise InputError(f'{where}: "grade" must be a non-negative integer; got {grade!r}.')
     return doc_id(file, page if is_pdf else None), grade
+
+
+def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a JSON Lines file, split on newlines only (a U+2028 inside a string is text, not a
+    line break), decoded as UTF-8 line by line so a bad byte is reported with its line."""
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{path}:{number}: not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1}); "
+                "save the file as UTF-8."
+            ) from None
+        yield number, text.rstrip("\r")
 
 
 def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]:
@@ -149,7 +185,7 @@ def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]
         raise InputError(f"queries file {queries_file} does not exist; set dataset.queries_file or create it.")
     queries: list[LocalQuery] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(queries_file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in jsonl_lines(queries_file):
         if not raw.strip():
             continue
         where = f"{queries_file}:{number}"
@@ -162,7 +198,7 @@ def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]
         missing = [key for key in ("query_id", "query", "relevant") if key not in item]
         if missing:
             raise InputError(f"{where}: missing {missing}; each line needs query_id, query and relevant.")
-        query_id, text = str(item["query_id"]), item["query"]
+        query_id, text = safe_id(item["query_id"], f"{where}: query_id"), item["query"]
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{where}: query {query_id!r} is empty; write the question or drop the line.")
         if query_id in seen:
@@ -192,7 +228,21 @@ def load_folder(cfg: DatasetConfig) -> DocumentFolder:
 
 def open_page(path: Path) -> Image.Image:
     with Image.open(path) as image:
-        return image.convert("RGB")
+        return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for the processor. Pillow's ``convert("RGB")`` clips high-bit-depth grayscale (16-bit ``I;16``, 32-bit
+    ``I``, float ``F``) at 255, turning a 16-bit scan almost white; those are scaled to 8 bits first."""
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            top = 1.0 if values.max(initial=0) <= 1.0 else 255.0
+        else:
+            top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        eight_bit = np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(eight_bit, mode="L").convert("RGB")
+    return image.convert("RGB")
 
 
 def local_protocol(cfg: DatasetConfig, folder: DocumentFolder, query_ids: set[str]) -> RetrievalProtocol:

@@ -41,7 +41,7 @@ def check_rows(rows: Dataset, cfg: DatasetConfig, config_name: str) -> None:
             try:
                 with Image.open(io.BytesIO(data or b"")) as image:
                     image.size  # noqa: B018 - parsing the header is the check
-            except (UnidentifiedImageError, OSError) as error:
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
                 raise InputError(
                     f"{where}: row {index}, column {column!r} is not a readable image ({type(error).__name__}); "
                     "fix or drop that row."
