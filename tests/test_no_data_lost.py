@@ -43,6 +43,7 @@ def test_mining_never_writes_over_a_folder_it_did_not_create(docs, tmp_path, fix
     assert after == before
 
 
+@pytest.mark.slow
 def test_mining_defaults_to_a_folder_per_source_and_replaces_its_own_output(docs, tmp_path, fixture_paths):
     other = Path(shutil.copytree(docs, tmp_path / "elsewhere" / "docs"))
     work = tmp_path / "work"

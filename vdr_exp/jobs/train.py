@@ -90,16 +90,22 @@ def resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint:
             "resume with the same overrides."
         )
     out_dir = Path(tags["run_dir"])
-    checkpoints = [p for p in out_dir.glob("checkpoints/checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()]
-    complete = sorted(filter(_is_complete, checkpoints), key=lambda p: int(p.name.rsplit("-", 1)[1]))
-    if not complete:
+    checkpoint = last_complete_checkpoint(out_dir / "checkpoints")
+    if checkpoint is None:
         raise ConfigError(
             f"run {cfg.resume} saved no complete checkpoint in {out_dir / 'checkpoints'}; nothing to resume from "
             "(trainer.save_strategy=steps saves them)."
         )
+    return ResumePoint(earlier.info.run_id, out_dir, checkpoint, "base_ndcg_at_10" in earlier.data.metrics)
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint the trainer finished writing; newer ones cut short by a kill are skipped."""
+    checkpoints = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    complete = sorted(filter(_is_complete, checkpoints), key=lambda p: int(p.name.rsplit("-", 1)[1]))
     if len(complete) < len(checkpoints):
         log.warning("skipping %d incomplete checkpoint(s) (killed while saving)", len(checkpoints) - len(complete))
-    return ResumePoint(earlier.info.run_id, out_dir, complete[-1], "base_ndcg_at_10" in earlier.data.metrics)
+    return complete[-1] if complete else None
 
 
 def _is_complete(checkpoint: Path) -> bool:

@@ -42,9 +42,12 @@ SECRET_NAMES = frozenset(
 SECRET_SUFFIXES = ("_password", "_secret", "_api_key", "_access_token", "_auth_token")
 
 # scheme://user[:password]@ -> scheme://***@
-URI_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^@/\s'\"]+)@")
+# (Hydra writes overrides with ':' escaped: sqlite\://user\:pw@host.)
+URI_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*\\?://)(?P<userinfo>[^@/\s'\"]+)@")
 # key: value pairs inside an inline dict of an override ({token: S, dtype: bf16})
-INLINE_PAIR = re.compile(r"(?P<key>'[^']*'|\"[^\"]*\"|[\w.-]+)(?P<sep>\s*:\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^,}\]\s]+)")
+INLINE_PAIR = re.compile(
+    r"(?P<key>'[^']*'|\"[^\"]*\"|[\w.-]+)(?P<sep>\s*:\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^,{}\[\]\s:]+)"
+)
 
 
 def is_secret(key: str) -> bool:
@@ -101,19 +104,33 @@ def redact_text(text: str) -> str:
     return re.sub(r"\S+=\S*", lambda m: redact_override(m.group(0)), text)
 
 
+def redacted_record(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with secrets masked in its message (formatted once, then kept as plain text)."""
+    message = record.getMessage()
+    clean = redact_text(message)
+    if clean != message:
+        record.msg, record.args = clean, ()
+    return record
+
+
 class RedactingFilter(logging.Filter):
-    """Masks secrets in every record a handler emits, Hydra's own lines included (``#0 : token=...``)."""
+    """For handlers of one's own: masks secrets in every record the handler emits."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact_text(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
+        redacted_record(record)
         return True
 
 
 def redact_logs() -> None:
-    """Put the filter on every handler of the root logger (Hydra configures them per run and per job)."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    """Mask secrets in every log record of this process, Hydra's own included (it logs each job's overrides
+    when it launches them, ``#0 : +model.model_kwargs={token: ...}``). A record factory, not a handler filter:
+    Hydra replaces the handlers whenever it configures logging (at launch and for every job)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "redacts", False):
+        return
+
+    def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        return redacted_record(factory(*args, **kwargs))
+
+    make_record.redacts = True
+    logging.setLogRecordFactory(make_record)

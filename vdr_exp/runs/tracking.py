@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 import mlflow
+from filelock import FileLock
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -65,12 +66,18 @@ def client_for(cfg: TrackingConfig) -> MlflowClient:
             if store.is_dir():
                 raise IsADirectoryError(f"{store} is a folder")
             store.parent.mkdir(parents=True, exist_ok=True)
-            _write_ahead_log(store)
+            # Parallel jobs on a store that does not exist yet would all create its tables at once; the first
+            # creates them under a lock, the others wait and find them.
+            with FileLock(f"{store}.lock", timeout=120):
+                _write_ahead_log(store)
+                client = MlflowClient(tracking_uri=tracking_uri(cfg))
+                client.search_experiments(max_results=1)  # creates or migrates the tables now, under the lock
         except (OSError, sqlite3.Error) as error:
             raise ConfigError(
                 f"tracking.store={cfg.store} cannot hold an MLflow SQLite store ({error}); point it at a file "
                 "path in a writable folder (or move everything with paths.output_dir=...)."
             ) from None
+        return client
     return MlflowClient(tracking_uri=tracking_uri(cfg))
 
 
