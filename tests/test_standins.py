@@ -1,0 +1,43 @@
+"""Full-size stand-ins of Qwen3-VL-Embedding-2B/-8B, and the prepared GPU script run in its tiny mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from vdr_exp.fixtures.standins import QWEN3_VL_EMBEDDING_2B, QWEN3_VL_EMBEDDING_8B, parameter_count
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_stand_ins_have_the_published_sizes():
+    # Qwen3-VL-Embedding-2B: 2.1B in the recipe's table; the 8B backbone without its 622M LM head: 8.1B.
+    assert parameter_count(QWEN3_VL_EMBEDDING_2B) == pytest.approx(2.13e9, rel=0.01)
+    assert parameter_count(QWEN3_VL_EMBEDDING_8B) == pytest.approx(8.14e9, rel=0.01)
+
+
+@pytest.mark.slow
+def test_the_gpu_script_runs_its_tiny_mode_through_the_entry_points(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PY": sys.executable}
+    env.pop("VDR_EXP_PARENT_RUN_ID", None)
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_standin.sh"), "tiny"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("vdr").experiment_id], order_by=["start_time ASC"])
+    assert [r.data.tags["run_kind"] for r in runs] == ["train", "evaluate", "evaluate"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    first, cached = runs[1], runs[2]
+    assert {"ndcg_at_10_dim_16", "ndcg_at_10_dim_8"} <= set(first.data.metrics)
+    assert cached.data.metrics["embedding_cache_hits"] == 2 and cached.data.metrics["embedding_cache_misses"] == 0
