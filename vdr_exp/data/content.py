@@ -21,7 +21,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5
 SMALL_FILE_BYTES = 64 * 1024**2
 
 
-def _files(root: Path) -> list[Path]:
+def files_under(root: Path) -> list[Path]:
     """Every file under ``root``, following symlinked folders once (sorted, so keys are stable)."""
     if root.is_file():
         return [root]
@@ -44,7 +44,7 @@ def stat_key(path: str | Path) -> str | None:
     if not root.exists():
         return None
     digest = xxhash.xxh3_128()
-    for file in _files(root):
+    for file in files_under(root):
         stat = file.stat()
         name = file.relative_to(root) if file != root else file.name
         digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -57,7 +57,7 @@ def small_files_digest(path: str | Path) -> str | None:
     if not root.is_dir():
         return None
     digest = xxhash.xxh3_128()
-    for file in _files(root):
+    for file in files_under(root):
         if file.suffix in WEIGHT_SUFFIXES or file.stat().st_size > SMALL_FILE_BYTES:
             continue
         digest.update(f"{file.relative_to(root)}\n".encode())

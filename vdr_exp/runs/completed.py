@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
@@ -68,7 +69,9 @@ def content_keys(cfg: EvaluateRunConfig) -> dict[str, str | None]:
             "model.router.text_path": cfg.model.router.text_path,
             "model.router.image_path": cfg.model.router.image_path,
         }
-    paths |= {"reranker.path": cfg.reranker.path, "dataset.queries_file": cfg.dataset.queries_file}
+    paths["reranker.path"] = cfg.reranker.path
+    if Path(cfg.dataset.queries_file).is_absolute():  # a relative one lives in dataset.path, keyed with it
+        paths["dataset.queries_file"] = cfg.dataset.queries_file
     return {key: content.stat_key(value) for key, value in paths.items() if value}
 
 

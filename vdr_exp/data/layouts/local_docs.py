@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vdr_exp.config import DatasetConfig
+from vdr_exp.data import content
 from vdr_exp.data.layouts.base import CorpusLayout
 from vdr_exp.data.protocols import RetrievalProtocol, safe_id
 from vdr_exp.errors import InputError
@@ -103,27 +104,13 @@ def _check_image(path: Path) -> None:
         raise InputError(f"{path}: not a readable image ({error}); replace or remove the file.") from None
 
 
-def _files_under(root: Path) -> list[Path]:
-    """Every file under ``root``, following symlinked folders (``rglob`` skips them, silently shrinking the
-    corpus); a link back into a folder already walked is walked once (no loop)."""
-    seen: set[str] = set()
-    files = []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            subfolders.clear()
-            continue
-        seen.add(real)
-        files += [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
-    return files
-
-
 def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
     """Every page of every PDF and image under ``root`` (recursively, in sorted order)."""
     if not root.is_dir():
         raise InputError(f"dataset.path={str(root)!r} is not a folder; point it at your documents.")
     folder = DocumentFolder(root=root)
-    files = sorted(p for p in _files_under(root) if p.suffix.lower() in DOCUMENT_SUFFIXES)
+    # Symlinked sub-folders are followed (rglob would skip them, silently shrinking the corpus), once each.
+    files = sorted(p for p in content.files_under(root) if p.suffix.lower() in DOCUMENT_SUFFIXES)
     if not files:
         raise InputError(f"{root}: no PDFs or page images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) found.")
     for path in files:
