@@ -128,3 +128,23 @@ def test_settings_out_of_range_are_refused_before_anything_loads(tmp_path, fixtu
             "vdr_exp.evaluate", ["experiment=offline_eval", override], tmp_path / str(n), fixture_paths.root
         )
         assert result.returncode == 2 and f"error: {override} is out of range" in result.stderr, result.stderr[-1500:]
+
+
+def test_a_beir_json_file_with_a_bad_byte_or_bad_json_is_named(tmp_path):
+    root = tmp_path / "beir"
+    parts = {
+        "corpus": Dataset.from_dict({"corpus-id": [0], "image": [Image.new("RGB", (32, 32), "red")]}),
+        "qrels": Dataset.from_dict({"query-id": ["a"], "corpus-id": [0], "score": [1]}),
+    }
+    for name, rows in parts.items():
+        (root / name).mkdir(parents=True)
+        rows.to_parquet(str(root / name / "test.parquet"))
+    (root / "queries").mkdir()
+    queries = root / "queries" / "test.jsonl"
+    queries.write_bytes(b'{"query-id": "a", "query": "red"}\n{"query-id": "b", "query": "caf\xe9"}\n')
+    cfg = DatasetConfig(name="beir", format="beir", path=str(root), split="test")
+    with pytest.raises(InputError, match=r"queries/test.jsonl:2: not UTF-8 text"):
+        beir.load_beir(cfg)
+    queries.write_text('{"query-id": "a", "query": "red"}\n{"query-id": "b", "query": \n')
+    with pytest.raises(InputError, match=r"beir/queries: cannot read the dataset"):
+        beir.load_beir(cfg)

@@ -86,6 +86,8 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
     """
     from datasets import config as datasets_config
     from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
+    from pyarrow import ArrowException
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -94,4 +96,12 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
         hub.ensure_available(path, "dataset", "dataset.path")
         return load_dataset(path, config_name, split=split)
     cache_dir = Path(datasets_config.HF_DATASETS_CACHE) / "vdr-exp-local" / content.stat_key(folder)
-    return load_dataset(str(folder), config_name, split=split, cache_dir=str(cache_dir))
+    try:
+        return load_dataset(str(folder), config_name, split=split, cache_dir=str(cache_dir))
+    except (ValueError, OSError, ArrowException, DatasetGenerationError) as error:
+        # A damaged parquet file, malformed JSON, a config the README does not declare: the user's files.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(
+            f"{folder}: cannot read {f'config {config_name!r}' if config_name else 'the dataset'} ({reason}); "
+            "fix or replace the files, or point dataset.path elsewhere."
+        ) from None

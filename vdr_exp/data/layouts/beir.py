@@ -14,6 +14,7 @@ from datasets import Dataset, DatasetDict
 
 from vdr_exp.config import DatasetConfig
 from vdr_exp.data.dataset_folder import load_rows
+from vdr_exp.data.jsonl import jsonl_lines
 from vdr_exp.data.layouts.base import CorpusLayout
 from vdr_exp.data.protocols import RetrievalProtocol, relevance_grade, safe_id
 from vdr_exp.errors import InputError
@@ -31,6 +32,9 @@ def _load_part(cfg: DatasetConfig, part: str) -> Dataset:
     config_name = {"corpus": cfg.corpus_config, "queries": cfg.queries_config, "qrels": cfg.qrels_config}[part]
     folder = Path(cfg.path).expanduser() / config_name
     if folder.is_dir():  # exported layout: one sub-folder per part
+        for text_file in sorted(folder.glob("*.json*")):  # JSON (Lines) files: bad bytes named by file and line
+            for _ in jsonl_lines(text_file):
+                pass
         loaded = load_rows(str(folder))
         if isinstance(loaded, DatasetDict):
             if cfg.split not in loaded:

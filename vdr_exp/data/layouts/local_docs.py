@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vdr_exp.config import DatasetConfig
 from vdr_exp.data import content
+from vdr_exp.data.jsonl import jsonl_lines
 from vdr_exp.data.layouts.base import CorpusLayout
 from vdr_exp.data.protocols import RetrievalProtocol, safe_id
 from vdr_exp.errors import InputError
@@ -150,20 +150,6 @@ def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[
     if not _is_integer(grade) or grade < 0:
         raise InputError(f'{where}: "grade" must be a non-negative integer; got {grade!r}.')
     return doc_id(file, page if is_pdf else None), grade
-
-
-def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a JSON Lines file, split on newlines only (a U+2028 inside a string is text, not a
-    line break), decoded as UTF-8 line by line so a bad byte is reported with its line."""
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"{path}:{number}: not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1}); "
-                "save the file as UTF-8."
-            ) from None
-        yield number, text.rstrip("\r")
 
 
 def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]:
