@@ -179,3 +179,49 @@ def test_tag_filters_hold_any_quote_a_value_may_contain(store):
     assert board_of(store, tags=(("note", 'say "hi"'),))["model"].tolist() == ["kept"]
     with pytest.raises(ConfigError, match="both quote characters"):
         board_of(store, tags=(("team", "o'b\"x"),))
+
+
+def _log_per_query(store: Store, run_id: str, values: list[float], tmp_path: Path) -> None:
+    table = pd.DataFrame({"query_id": [f"q{i}" for i in range(len(values))], "query": "x", "ndcg_at_10": values})
+    path = tmp_path / run_id / "per_query.csv"
+    path.parent.mkdir(parents=True)
+    table.to_csv(path, index=False)
+    store.client.log_artifact(run_id, str(path))
+
+
+def test_differences_come_with_a_paired_ci_and_p_value_that_match_scipy(store, tmp_path, capsys):
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    base_scores = rng.uniform(0, 1, 80)
+    tuned_scores = np.clip(base_scores + rng.normal(0.05, 0.2, 80), 0, 1)
+    base = store.run("base", float(base_scores.mean()))
+    tuned = store.run("tuned", float(tuned_scores.mean()))
+    _log_per_query(store, base, list(base_scores), tmp_path)
+    _log_per_query(store, tuned, list(tuned_scores), tmp_path)
+    board = leaderboard.add_significance(board_of(store, base="base"), store.client, "base")
+    row = board[board["model"] == "tuned"].iloc[0]
+    assert row["n_queries"] == 80 and np.isnan(board[board["model"] == "base"].iloc[0]["p_value"])
+
+    delta = tuned_scores - base_scores  # an independent computation of the same two quantities
+    ci = stats.bootstrap((delta,), np.mean, n_resamples=10_000, method="percentile", random_state=1).confidence_interval
+    assert row["delta_ci95_low"] == pytest.approx(ci.low, abs=0.01)
+    assert row["delta_ci95_high"] == pytest.approx(ci.high, abs=0.01)
+    permuted = stats.permutation_test(
+        (base_scores, tuned_scores),
+        lambda a, b: np.mean(b - a),
+        permutation_type="samples",
+        n_resamples=10_000,
+        random_state=1,
+    )
+    assert row["p_value"] == pytest.approx(permuted.pvalue, abs=0.02)
+    assert "[+" in leaderboard.to_markdown(board) or "[-" in leaderboard.to_markdown(board)
+
+    out = tmp_path / "boards"
+    assert leaderboard_cli.main(["--tracking-uri", store.uri, "--out-dir", str(out), "--compare", base, tuned]) == 0
+    printed = capsys.readouterr().out
+    compared = pd.read_csv(out / f"compare_{base[:8]}_vs_{tuned[:8]}.csv")
+    assert len(compared) == 80 and list(compared["delta"]) == sorted(compared["delta"])
+    improved = int((compared["change"] == "improved").sum())
+    assert f"improved {improved}," in printed and f"p={row['p_value']:.4f}" in printed

@@ -22,7 +22,9 @@ from vdr_exp.errors import VdrError
 from vdr_exp.reports.leaderboard import (
     LeaderboardError,
     RunFilter,
+    add_significance,
     build,
+    compare_runs,
     fetch_runs,
     log_to_run,
     print_board,
@@ -85,6 +87,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", help="file name stem (default: the sweep, parent run or experiment)")
     parser.add_argument("--out-dir", type=Path, default=leaderboards, help=f"default: {leaderboards}")
     parser.add_argument("--no-log", action="store_true", help="do not log the outputs to the parent run")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="per-query comparison of two runs (B against A): which queries improved, which regressed",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if bad:
             raise LeaderboardError(f"--tag {bad[0]!r} is not KEY=VALUE")
         client = MlflowClient(tracking_uri=args.tracking_uri)
+        if args.compare:
+            path, summary = compare_runs(client, *args.compare, args.out_dir)
+            print(f"{summary}\nwrote {path}")
+            return 0
         parent = args.parent
         if parent == "latest":
             parent = latest_parent(client, args.experiment, args.sweep)
@@ -105,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tags=tuple(tuple(t.split("=", 1)) for t in args.tag),
             run_kind=args.run_kind,
         )
-        board = build(runs_to_rows(fetch_runs(client, run_filter)), args.base)
+        board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), args.base), client, args.base)
         name = args.name or args.sweep or _sweep_name(client, parent) or args.experiment
         written = write(board, args.out_dir, name)
         if parent and not args.no_log:

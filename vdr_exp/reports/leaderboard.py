@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from vdr_exp.config import TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError
-from vdr_exp.reports import plots
+from vdr_exp.reports import plots, statistics
 from vdr_exp.retrieval.metrics import DIM_METRICS
 from vdr_exp.runs import tracking
 
@@ -38,6 +39,11 @@ COLUMNS = [
     "published_params",
     "ndcg_at_10",
     "delta_ndcg_at_10",
+    # Paired over the queries both runs scored (vdr_exp.reports.statistics): 95% bootstrap CI, randomization p.
+    "delta_ci95_low",
+    "delta_ci95_high",
+    "p_value",
+    "n_queries",
     "mrr_at_10",
     "map_at_100",
     "recall_at_10",
@@ -182,7 +188,50 @@ def build(rows: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
         reference = board[board["model"] == base].set_index(SETTING)["ndcg_at_10"]
         keys = pd.MultiIndex.from_frame(board[SETTING])
         board["delta_ndcg_at_10"] = board["ndcg_at_10"].to_numpy() - reference.reindex(keys).to_numpy()
+    for column in ("delta_ci95_low", "delta_ci95_high", "p_value"):
+        board[column] = math.nan
+    board["n_queries"] = pd.array([pd.NA] * len(board), dtype="Int64")
     return board[COLUMNS]
+
+
+def per_query(client: MlflowClient, run_id: str, cache: dict[str, pd.DataFrame | None]) -> pd.DataFrame | None:
+    """A run's per_query.csv (None for runs that logged none, e.g. made before it existed)."""
+    if run_id not in cache:
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                cache[run_id] = pd.read_csv(client.download_artifacts(run_id, "per_query.csv", folder))
+            except Exception:  # noqa: BLE001 - any missing or unreadable artifact means: no test for this row
+                cache[run_id] = None
+    return cache[run_id]
+
+
+def add_significance(board: pd.DataFrame, client: MlflowClient, base: str | None) -> pd.DataFrame:
+    """For every full-width row against ``base`` in the same setting: the paired CI, p-value and query count."""
+    if base is None:
+        return board
+    cache: dict[str, pd.DataFrame | None] = {}
+    board = board.copy()
+    plain = (board["width"] == "full") & (board["kind"] != "reranked")
+    bases = board[plain & (board["model"] == base)].set_index(["dataset", "pixel_budget"])["run_id"]
+    for index in board.index[plain & (board["model"] != base)]:
+        row = board.loc[index]
+        base_run = bases.get((row["dataset"], row["pixel_budget"]))
+        if base_run is None:
+            continue
+        a, b = per_query(client, base_run, cache), per_query(client, row["run_id"], cache)
+        if a is None or b is None:
+            continue
+        joined = statistics.per_query_join(a, b)
+        if joined.empty:
+            continue
+        result = statistics.compare(joined["ndcg_at_10_a"].to_numpy(), joined["ndcg_at_10_b"].to_numpy())
+        board.loc[index, ["delta_ci95_low", "delta_ci95_high", "p_value"]] = [
+            result.ci_low,
+            result.ci_high,
+            result.p_value,
+        ]
+        board.loc[index, "n_queries"] = result.n_queries
+    return board
 
 
 def _human(n: float) -> str:
@@ -199,6 +248,19 @@ def to_markdown(board: pd.DataFrame) -> str:
     for column in ("params", "trainable_params", "published_params"):
         shown[column] = shown[column].map(_human)
     shown["run_id"] = shown["run_id"].str[:8]
+    tested = shown["p_value"].notna()
+    shown.insert(
+        shown.columns.get_loc("delta_ci95_low"),
+        "delta_95ci",
+        [
+            f"[{lo:+.4f}, {hi:+.4f}]" if ok else None
+            for lo, hi, ok in zip(shown["delta_ci95_low"], shown["delta_ci95_high"], tested, strict=True)
+        ],
+    )
+    shown["p_value"] = [
+        f"{p:.4f}{' *' if p < 0.05 else ''}" if ok else None for p, ok in zip(shown["p_value"], tested, strict=True)
+    ]
+    shown = shown.drop(columns=["delta_ci95_low", "delta_ci95_high"])
     shown = shown.astype(object).where(shown.notna(), None)  # empty cells, not "nan"
     return shown.to_markdown(index=False, floatfmt=".4f", missingval="")
 
@@ -251,7 +313,31 @@ def for_parent_run(
     """The leaderboard of one sweep, written to ``out_dir`` and logged to its parent run."""
     client = tracking.client_for(track)
     run_filter = RunFilter(experiment=track.experiment_name, parent_run_id=parent_run_id, run_kind=run_kind)
-    board = build(runs_to_rows(fetch_runs(client, run_filter)), base)
+    board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), base), client, base)
     written = write(board, out_dir, name or f"sweep-{parent_run_id[:8]}")
     log_to_run(client, parent_run_id, written)
     return board, written
+
+
+def compare_runs(client: MlflowClient, run_a: str, run_b: str, out_dir: Path) -> tuple[Path, str]:
+    """Query by query, run B against run A: a CSV of which queries improved or regressed, and a summary line."""
+    cache: dict[str, pd.DataFrame | None] = {}
+    tables = {run: per_query(client, run, cache) for run in (run_a, run_b)}
+    missing = [run for run, table in tables.items() if table is None]
+    if missing:
+        raise LeaderboardError(f"run {missing[0]} has no per_query.csv; compare two evaluation or training runs.")
+    joined = statistics.per_query_join(tables[run_a], tables[run_b])
+    if joined.empty:
+        raise LeaderboardError(f"runs {run_a} and {run_b} share no query ids; compare runs on the same dataset.")
+    result = statistics.compare(joined["ndcg_at_10_a"].to_numpy(), joined["ndcg_at_10_b"].to_numpy())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"compare_{run_a[:8]}_vs_{run_b[:8]}.csv"
+    joined.to_csv(path, index=False)
+    counts = joined["change"].value_counts()
+    summary = (
+        f"NDCG@10 of {run_b[:8]} vs {run_a[:8]} on {result.n_queries} queries: {result.mean_delta:+.4f} "
+        f"(95% CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}], p={result.p_value:.4f}"
+        f"{', significant' if result.significant else ''}); improved {counts.get('improved', 0)}, "
+        f"regressed {counts.get('regressed', 0)}, tied {counts.get('tied', 0)}"
+    )
+    return path, summary
