@@ -190,6 +190,8 @@ def build(rows: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
         board["delta_ndcg_at_10"] = board["ndcg_at_10"].to_numpy() - reference.reindex(keys).to_numpy()
     for column in ("delta_ci95_low", "delta_ci95_high", "p_value"):
         board[column] = math.nan
+    for column in ("params", "trainable_params", "published_params"):  # counts: 155200, not 155200.0
+        board[column] = pd.array(board[column].round(), dtype="Int64")
     board["n_queries"] = pd.array([pd.NA] * len(board), dtype="Int64")
     return board[COLUMNS]
 
@@ -235,7 +237,7 @@ def add_significance(board: pd.DataFrame, client: MlflowClient, base: str | None
 
 
 def _human(n: float) -> str:
-    if n is None or (isinstance(n, float) and math.isnan(n)):
+    if n is None or pd.isna(n):
         return ""
     for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= size:
@@ -280,7 +282,7 @@ def write(board: pd.DataFrame, out_dir: Path, name: str) -> Written:
     """CSV, Markdown, the size-vs-NDCG plot and (when several widths were evaluated) the Matryoshka curve."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, markdown = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    board.to_csv(csv, index=False)
+    board.to_csv(csv, index=False, float_format="%.6g")  # metrics to 6 significant digits, not 17
     markdown.write_text(to_markdown(board) + "\n")
     size_plot = plots.size_vs_ndcg(board, out_dir / f"{name}_size_vs_ndcg.png", title=name)
     matryoshka_plot = None

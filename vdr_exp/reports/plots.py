@@ -22,7 +22,7 @@ def size_vs_ndcg(board: pd.DataFrame, path: Path, title: str = "") -> Path:
     rows = board[board["width"] == "full"]
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for (dataset, pixels), group in rows.groupby(["dataset", "pixel_budget"], sort=True):
-        sizes = group["params"].fillna(group["published_params"])
+        sizes = group["params"].fillna(group["published_params"]).astype("float64")  # NA -> NaN, not plotted
         ax.scatter(sizes, group["ndcg_at_10"], s=40, label=f"{dataset} / {pixels}")
         for size, score, model in zip(sizes, group["ndcg_at_10"], group["model"], strict=True):
             ax.annotate(model, (size, score), textcoords="offset points", xytext=(4, 4), fontsize=7)
