@@ -20,7 +20,7 @@ from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.modeling import models, reranking
 from vdr_exp.retrieval import embedding_cache, mteb_results, scoring
 from vdr_exp.runs import redact, run_refs, tracking
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.runs.job_context import JobContext, override_key
 
 if TYPE_CHECKING:
     from sentence_transformers.cross_encoder import CrossEncoder
@@ -79,9 +79,17 @@ def _write_config(composed: DictConfig, overrides: list[str], out_dir: Path) -> 
 def start_run(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext, resume_run_id: str | None = None):
     """The job's MLflow run (a context manager), with its config written to the job folder first."""
     _write_config(composed, job.overrides, job.out_dir)
-    run_name = cfg.run_name or f"{cfg.run_kind}-{cfg.model.name}-{cfg.dataset.name}-{cfg.pixels.name}"
     tags = _tags(cfg, job, Path.cwd())
-    return tracking.tracked_run(cfg.tracking, run_name, tags, job.parent_run_id, resume_run_id)
+    return tracking.tracked_run(
+        cfg.tracking, cfg.run_name or run_name(cfg, job), tags, job.parent_run_id, resume_run_id
+    )
+
+
+def run_name(cfg: EvaluateRunConfig, job: JobContext) -> str:
+    """What tells runs apart in the UI's table, first: the model, then what else this sweep job varies, then
+    the kind of run (``tiny_qwen3_vl_4x pixels=side_256 (evaluate)``). Dataset and budget are tags and columns."""
+    varied = [o for o in redact.redact_overrides(job.sweep_params.split()) if override_key(o) != "model"]
+    return " ".join([cfg.model.name, *varied, f"({cfg.run_kind})"])
 
 
 def log_config(composed: DictConfig, out_dir: Path, *, resumed: bool = False) -> None:

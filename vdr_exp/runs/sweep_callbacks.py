@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -83,7 +84,9 @@ class MlflowParentRun(Callback):
             "entry_point": f"vdr_exp.{self.entry_kind}",
             "git_commit": tracking.git_commit(Path.cwd()),
         }
-        run = self.client.create_run(experiment_id, run_name=f"sweep-{sweep.name or 'multirun'}", tags=tags)
+        # Parents of reruns of one preset differ by their start time, first in the name.
+        name = f"{sweep.name or 'multirun'} {time.strftime('%m-%d %H:%M:%S')} (sweep)"
+        run = self.client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent_run_id = run.info.run_id
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         atexit.register(self._end_if_unfinished)  # a job that raises ends the sweep before on_multirun_end

@@ -89,15 +89,23 @@ def _write_ahead_log(store: Path) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
 
 
+# MLflow 3's UI opens an experiment by its kind: without it, on the GenAI (traces) page; with it, on the runs table.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
 def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
     found = client.get_experiment_by_name(cfg.experiment_name)
     if found is not None:
+        if EXPERIMENT_KIND_TAG not in found.tags:  # stores made before this tag; a user's own choice stays
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id
     artifact_location = None
     if not cfg.tracking_uri:  # local store: keep artifacts beside it, never in ./mlruns
         artifact_location = Path(cfg.artifact_root).expanduser().resolve().as_uri()
     try:
-        return client.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+        return client.create_experiment(
+            cfg.experiment_name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
     except MlflowException:  # a parallel job created it first
         found = client.get_experiment_by_name(cfg.experiment_name)
         if found is None:
