@@ -58,7 +58,7 @@ demo: setup
 	HF_HUB_OFFLINE=1 $(PY) -m vdr_exp.evaluate sweep=offline_demo
 	@echo
 	@echo "Done: trained the tiny model, compared it with its base and the 4x-larger tiny model (table above)."
-	@echo "Browse the runs with:  make ui   (then http://127.0.0.1:5000, experiment 'vdr': the sweep-offline_demo"
+	@echo "Browse the runs with:  make ui   (then http://127.0.0.1:5000, experiment 'vdr': the 'offline_demo <time> (sweep)'"
 	@echo "parent run holds its jobs and the leaderboard; each child has per_query.csv, rankings.csv, run.trec, ...)."
 	@echo "Export a leaderboard again with:  $(PY) -m vdr_exp.leaderboard --parent latest --base tiny_qwen3_vl"
 

@@ -21,5 +21,13 @@ def test_sweep_jobs_are_named_by_what_differs(tmp_path, fixture_paths):
     ]
     (parent,) = runs_in(tmp_path, "sweep")
     assert parent.info.run_name.startswith("multirun ") and parent.info.run_name.endswith(" (sweep)")
+    best = max(r.data.metrics["ndcg_at_10"] for r in runs_in(tmp_path, "evaluate"))
+    assert parent.data.metrics == {"jobs_finished": 4, "jobs_failed": 0, "jobs_skipped": 0, "best_ndcg_at_10": best}
+
+    again = run_entry("vdr_exp.evaluate", [*overrides, "eval.top_k=10,20"], tmp_path, fixture_paths.root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = runs_in(tmp_path, "sweep")[-1]
+    assert second.data.metrics["jobs_skipped"] == 4 and second.data.tags["all_skipped"] == "true"
+    assert second.data.metrics["best_ndcg_at_10"] == best
     experiment = store_client(tmp_path).get_experiment_by_name("vdr")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

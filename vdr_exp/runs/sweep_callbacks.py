@@ -138,8 +138,32 @@ class MlflowParentRun(Callback):
             leaderboard.print_board(board)
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
+        self._log_summary()
         self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
         self._end("FINISHED")
+
+    def _log_summary(self) -> None:
+        """On the parent, readable in the runs table: how many jobs ran, were skipped or failed, and the best
+        NDCG@10 among them (skipped jobs count with the FINISHED runs they matched). A sweep whose every job was
+        skipped is tagged ``all_skipped``: it ran nothing new, its leaderboard lists the earlier runs."""
+        parent = self.client.get_run(self.parent_run_id)
+        children = self.client.search_runs(
+            [parent.info.experiment_id], filter_string=tracking.tag_equals("mlflow.parentRunId", self.parent_run_id)
+        )
+        skipped = [self.client.get_run(v) for k, v in parent.data.tags.items() if k.startswith("skipped.")]
+        finished = [r for r in children if r.info.status == "FINISHED" and r.data.tags.get("run_kind") != "train"]
+        scores = [r.data.metrics["ndcg_at_10"] for r in finished + skipped if "ndcg_at_10" in r.data.metrics]
+        counts = {
+            "jobs_finished": len(finished),
+            "jobs_failed": sum(r.info.status == "FAILED" for r in children),
+            "jobs_skipped": len(skipped),
+        }
+        for key, value in counts.items():
+            self.client.log_metric(self.parent_run_id, key, value)
+        if scores:
+            self.client.log_metric(self.parent_run_id, "best_ndcg_at_10", max(scores))
+        if skipped and not children:
+            self.client.set_tag(self.parent_run_id, "all_skipped", "true")
 
     def _failed_children(self) -> list[str]:
         """FAILED child runs of this sweep, from any launcher's processes: "job N: error"."""
