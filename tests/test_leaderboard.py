@@ -225,3 +225,10 @@ def test_differences_come_with_a_paired_ci_and_p_value_that_match_scipy(store, t
     assert len(compared) == 80 and list(compared["delta"]) == sorted(compared["delta"])
     improved = int((compared["change"] == "improved").sum())
     assert f"improved {improved}," in printed and f"p={row['p_value']:.4f}" in printed
+
+
+def test_a_sweep_whose_jobs_were_all_skipped_still_lists_its_runs(store):
+    earlier = store.run("made_elsewhere", 0.6)  # no sweep tag: run by hand or by another sweep
+    parent = store.client.create_run(store.experiment_id, tags={"run_kind": "sweep", "sweep": "s"}).info.run_id
+    store.client.set_tag(parent, "skipped.0", earlier)
+    assert board_of(store, sweep="s")["model"].tolist() == ["made_elsewhere"]

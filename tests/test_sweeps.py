@@ -174,3 +174,12 @@ def test_command_line_multirun_in_worker_processes_links_children_to_the_parent(
     assert (tmp_path / "sweep" / "mlflow_parent_run_id").read_text().strip() == parent.info.run_id
     board = pd.read_csv(tmp_path / "outputs" / "leaderboards" / f"sweep-{parent.info.run_id[:8]}.csv")
     assert sorted(board["model"]) == ["tiny_qwen3_vl", "tiny_qwen3_vl_4x"]
+
+
+def test_force_reruns_a_presets_prerequisite_training_too(tmp_path, fixture_paths):
+    result = run_entry(
+        "vdr_exp.evaluate", ["sweep=offline_demo", "force=true", "dry_run=true"], tmp_path, fixture_paths.root
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("[dry run] first trains:")]
+    assert "experiment=offline_demo" in line and "force=true" in line

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -110,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parent = args.parent
         if parent == "latest":
             parent = latest_parent(client, args.experiment, args.sweep)
+            picked = client.get_run(parent)
+            started = datetime.fromtimestamp(picked.info.start_time / 1000)
+            print(f"--parent latest: run {parent} ({picked.info.run_name}, started {started:%Y-%m-%d %H:%M:%S})")
         run_filter = RunFilter(
             experiment=args.experiment,
             parent_run_id=parent,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from vdr_exp.retrieval.metrics import DIM_METRICS
 from vdr_exp.runs import tracking
 
 log = logging.getLogger(__name__)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # per_query.csv downloads: no bars
 
 # "full" compares every model at its own native width (2048 for the 2B, 4096 for the 8B); a number compares
 # them all truncated to that width (Matryoshka).
@@ -89,8 +91,13 @@ def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
             f"experiment {run_filter.experiment!r} is not in this store; pass --experiment or --tracking-uri."
         )
     runs = client.search_runs([experiment.experiment_id], run_filter.mlflow_filter(), max_results=50_000)
+    seen = {r.info.run_id for r in runs}
     if run_filter.parent_run_id:  # jobs the sweep skipped count with the FINISHED runs they matched
-        runs += _skipped_runs(client, run_filter, {r.info.run_id for r in runs})
+        runs += _skipped_runs(client, run_filter.parent_run_id, run_filter, seen)
+    elif run_filter.sweep:  # every parent of that preset: its skipped jobs are part of what it listed
+        clauses = [tracking.tag_equals("run_kind", "sweep"), tracking.tag_equals("sweep", run_filter.sweep)]
+        for parent in client.search_runs([experiment.experiment_id], " and ".join(clauses), max_results=50_000):
+            runs += _skipped_runs(client, parent.info.run_id, run_filter, seen)
     runs = [r for r in runs if r.data.tags.get("run_kind") in ("evaluate", "train")]  # never sweep parents
     if not runs:
         raise LeaderboardError(
@@ -100,8 +107,8 @@ def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
     return runs
 
 
-def _skipped_runs(client: MlflowClient, run_filter: RunFilter, seen: set[str]) -> list[Run]:
-    parent = client.get_run(run_filter.parent_run_id)
+def _skipped_runs(client: MlflowClient, parent_run_id: str, run_filter: RunFilter, seen: set[str]) -> list[Run]:
+    parent = client.get_run(parent_run_id)
     found = []
     for key, run_id in parent.data.tags.items():
         if key.startswith("skipped.") and run_id not in seen:

@@ -102,7 +102,9 @@ class MlflowParentRun(Callback):
 
     def _train_first_commands(self, sweep: SweepConfig, task_overrides: list[str], sweep_dir: Path) -> list[list[str]]:
         # Overrides that say where things live (stores, paths, fixtures) go to the prerequisite trainings too.
-        locations = [o for o in task_overrides if override_key(o).split(".")[0] in keys_with("location")]
+        # force=true reruns the prerequisite trainings too, not only the sweep's own jobs.
+        passed_on = (*keys_with("location"), "force")
+        locations = [o for o in task_overrides if override_key(o).split(".")[0] in passed_on]
         return [
             [*overrides, *locations, f"hydra.run.dir={sweep_dir / f'train_first_{i}'}"]
             for i, overrides in enumerate(sweep.train_first)
