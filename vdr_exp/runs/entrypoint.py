@@ -43,6 +43,13 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not sys.stderr.isatty():  # a log file or CI: one line per event, not a redraw per step (tqdm reads this)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    # The library's IR evaluator logs a dozen INFO lines per evaluation step; the numbers are MLflow metrics.
+    logging.getLogger("sentence_transformers.sentence_transformer.evaluation.information_retrieval").setLevel(
+        logging.WARNING
+    )
     try:
         from transformers.utils import logging as hf_logging
 
@@ -142,8 +149,7 @@ def run_job(
                 return done.data.metrics.get(cfg.optimized_metric)
         metrics = import_job()(cfg, composed, context)
     except VdrError as error:
-        log.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)  # once; the run's `error` tag and error.txt hold it too
         if context.job_num is None:
             raise SystemExit(2) from None
         # In a sweep, one bad job (a model that will not load, a budget out of range) must not cost the
