@@ -100,3 +100,16 @@ def test_failing_run_ends_failed_with_a_clear_message(tmp_path, fixture_paths):
     _, run = only_run(tmp_path)
     assert run.info.status == "FAILED"
     assert "does not exist" in run.data.tags["error"]
+
+
+def test_runs_log_their_datasets_as_mlflow_inputs(demo):
+    client, run, _ = train_run(demo)
+    by_context = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i for i in run.inputs.dataset_inputs}
+    assert set(by_context) == {"training", "evaluation"}
+    evaluation = by_context["evaluation"]
+    tags = {t.key: t.value for t in evaluation.tags}
+    assert evaluation.dataset.name == "synthetic_vdr" and evaluation.dataset.source_type == "local"
+    assert (tags["queries"], tags["pages"], tags["split"]) == ("64", "320", "eval")
+    assert {t.key: t.value for t in by_context["training"].tags}["rows"] == "512"
+    (evaluated, *_) = runs_in(demo, "evaluate")
+    assert [i.dataset.digest for i in evaluated.inputs.dataset_inputs] == [evaluation.dataset.digest]

@@ -20,6 +20,7 @@ def run_evaluation(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext
         steps.prepare_fixtures(cfg)
         loaded = steps.load_model(cfg)
         protocol = data.load_eval_protocol(cfg.dataset)
+        steps.log_dataset(cfg, protocol=protocol)
         result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=steps.embedding_cache_for(cfg))
         steps.log_evaluation(result, cfg, protocol.name, job.out_dir)
         log.info("NDCG@10 %.4f on %s", result.metrics["ndcg_at_10"], protocol.name)

@@ -212,6 +212,8 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
         loaded = steps.load_model(cfg)
         model = loaded.model
         train_rows, protocol = data.load_train_and_eval(cfg.dataset)
+        if resume is None:  # a resumed run logged its inputs already
+            steps.log_dataset(cfg, protocol=protocol, train_rows=train_rows)
         loss = losses.build_loss(model, cfg.loss, loaded.family)
         dims = cfg.eval.dims or cfg.loss.matryoshka_dims
         cache = steps.embedding_cache_for(cfg)
