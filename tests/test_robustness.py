@@ -13,6 +13,8 @@ from datasets import Image as ImageFeature
 from entrypoints import run_entry, runs_in, start_entry, store_client, tiny_eval_sweep
 from PIL import Image
 
+from vdr_exp.jobs.train import last_complete_checkpoint
+
 FOUR_JOBS = tiny_eval_sweep("joblib", "pixels=fixture_small,side_256", "hydra.launcher.n_jobs=4")
 
 
@@ -213,10 +215,10 @@ def test_killed_training_resumes_from_its_checkpoint_into_the_same_run(tmp_path,
     overrides = ["experiment=offline_demo", "trainer.save_strategy=steps"]
     process = start_entry("vdr_exp.train", overrides, tmp_path, fixture_paths.root)
     deadline = time.time() + 180
-    while time.time() < deadline and not list(
-        (tmp_path / "run" / "checkpoints").glob("checkpoint-*/trainer_state.json")
-    ):
-        time.sleep(0.5)
+    # Kill once a checkpoint is complete (its state file is written last; seeing the file is not enough: a
+    # kill while it is being written leaves a checkpoint that resume rightly skips, see test_faults.py).
+    while time.time() < deadline and last_complete_checkpoint(tmp_path / "run" / "checkpoints") is None:
+        time.sleep(0.2)
     process.kill()  # SIGKILL: no handler runs, the MLflow run stays RUNNING, as after a crash or preemption
     process.wait(timeout=60)
     (killed,) = runs_in(tmp_path)
