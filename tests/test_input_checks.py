@@ -122,12 +122,30 @@ def test_beir_qrels_with_a_fractional_grade_fail_with_the_row(tmp_path, fixture_
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")][0].endswith("if it is relevant).")
 
 
-def test_settings_out_of_range_are_refused_before_anything_loads(tmp_path, fixture_paths):
-    for n, override in enumerate(("eval.batch_size=0", "dataset.dpi=5000", "pixels.max_pixels=-1")):
-        result = run_entry(
-            "vdr_exp.evaluate", ["experiment=offline_eval", override], tmp_path / str(n), fixture_paths.root
-        )
-        assert result.returncode == 2 and f"error: {override} is out of range" in result.stderr, result.stderr[-1500:]
+@pytest.mark.parametrize(
+    "override", ["eval.batch_size=0", "dataset.dpi=5000", "pixels.max_pixels=-1", "loss.matryoshka_dims=[64,0]"]
+)
+def test_settings_out_of_range_are_refused_when_the_config_loads(override):
+    from hydra import compose, initialize_config_module
+
+    from vdr_exp.config import CONFIG_MODULE, load_train_config, register_configs
+    from vdr_exp.errors import ConfigError
+
+    register_configs()
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        composed = compose(config_name="train", overrides=[override])
+    with pytest.raises(ConfigError, match=r"is out of range: it must be"):
+        load_train_config(composed)
+
+
+def test_an_out_of_range_setting_ends_with_one_error_line_and_exit_2(tmp_path, fixture_paths):
+    result = run_entry(
+        "vdr_exp.evaluate", ["experiment=offline_eval", "eval.batch_size=0"], tmp_path, fixture_paths.root
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert [x for x in result.stderr.splitlines() if x.startswith("error:")] == [
+        "error: eval.batch_size=0 is out of range: it must be >= 1; fix the override."
+    ]
 
 
 def test_a_beir_json_file_with_a_bad_byte_or_bad_json_is_named(tmp_path):

@@ -25,7 +25,15 @@ def docs(doc_folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(doc_folder, tmp_path / "docs"))
 
 
-@pytest.mark.parametrize("target", ["source", "parent", "unrelated", "store"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "source",
+        "unrelated",
+        pytest.param("parent", marks=pytest.mark.slow),
+        pytest.param("store", marks=pytest.mark.slow),
+    ],
+)
 def test_mining_never_writes_over_a_folder_it_did_not_create(docs, tmp_path, fixture_paths, target):
     unrelated = tmp_path / "photos"
     unrelated.mkdir()
