@@ -156,8 +156,8 @@ def test_run_reference_by_id_and_latest_with_tags(store):
     store.run("tiny", 0.3, kind="train", tags={"model_dir": "/m/other", "experiment_preset": "recipe"})
     store.run("tiny", 0.4, kind="train", status="FAILED", tags={"model_dir": "/m/failed", "experiment_preset": "demo"})
     latest = run_refs.resolve(RunRefConfig(tags={"experiment_preset": "demo"}), store.client, "vdr")
-    assert latest == run_refs.ResolvedModel("/m/new", new)
-    assert run_refs.resolve(RunRefConfig(run_id=old), store.client, "vdr").path == "/m/old"
+    assert (latest.run_id, latest.model_dir, latest.logged_model_id) == (new, "/m/new", None)
+    assert run_refs.resolve(RunRefConfig(run_id=old), store.client, "vdr").model_dir == "/m/old"
 
 
 def test_run_reference_errors_say_what_to_fix(store):

@@ -124,8 +124,42 @@ def test_a_run_round_trips_through_the_server(mlflow_server, tmp_path, fixture_p
     count = subprocess.run(
         _as_postgres(
             ["psql", "-h", "127.0.0.1", "-p", str(mlflow_server["pg_port"]), "-U", "postgres", "-d", "mlflow",
-             "-tAc", "SELECT count(*) FROM runs"]
+             "-tAc", f"SELECT count(*) FROM runs WHERE run_uuid = '{run.info.run_id}'"]
         ),
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     assert count == "1"
+
+
+def test_a_teammate_evaluates_a_model_trained_elsewhere_through_the_server_alone(
+    mlflow_server, tmp_path, fixture_paths
+):
+    """Machine A trains and logs the model; machine B (another folder, A's files gone) evaluates it with
+    model=from_run, downloading it through the server's artifact proxy, with A's dtype and attention."""
+    server = ["tracking=mlflow_server", f"tracking.tracking_uri={mlflow_server['uri']}"]
+    server.append("tracking.experiment_name=handoff")
+    train = ["experiment=offline_demo", "trainer.max_steps=2", "tracking.register_as=tiny-vdr", *server]
+    result = run_entry("vdr_exp.train", train, tmp_path / "a", fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(tracking_uri=mlflow_server["uri"])
+    experiment = client.get_experiment_by_name("handoff")
+    (trained,) = client.search_runs([experiment.experiment_id], "tags.run_kind = 'train'")
+    model_id = trained.data.tags["logged_model_id"]
+    logged = client.get_logged_model(model_id)
+    assert logged.source_run_id == trained.info.run_id and logged.name == "model"
+    assert {m.key for m in logged.metrics} >= {"ndcg_at_10"}  # the final evaluation is linked to the model
+    (version,) = client.search_model_versions("name = 'tiny-vdr'")
+    assert version.run_id == trained.info.run_id
+    shutil.rmtree(tmp_path / "a")  # nothing of machine A is left on disk: only the server has the model
+
+    evaluate = ["experiment=offline_eval", "model=from_run", f"model.from_run.run_id={trained.info.run_id}", *server]
+    result = run_entry("vdr_exp.evaluate", evaluate, tmp_path / "b", fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (evaluated,) = client.search_runs([experiment.experiment_id], "tags.run_kind = 'evaluate'")
+    assert evaluated.info.status == "FINISHED"
+    assert evaluated.data.tags["model_name"] == f"tiny_qwen3_vl-ft-{trained.info.run_id[:8]}"
+    assert evaluated.data.tags["source_run_id"] == trained.info.run_id
+    assert evaluated.data.tags["model_id"] == f"models:/{model_id}"
+    for key in ("model.dtype", "model.attn_implementation"):
+        assert evaluated.data.params[key] == trained.data.params[key]
+    assert evaluated.data.metrics["ndcg_at_10"] == pytest.approx(trained.data.metrics["ndcg_at_10"], abs=1e-6)

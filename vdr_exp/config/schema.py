@@ -86,8 +86,9 @@ class ModelConfig:
     published_params: float | None = None
     published_ndcg_at_10: float | None = None
     trust_remote_code: bool = False
-    attn_implementation: str = "flash_attention_2"
-    dtype: str = "bfloat16"
+    # null (model.from_run only): the training run's own, so a finetuned model is compared like for like.
+    attn_implementation: str | None = "flash_attention_2"
+    dtype: str | None = "bfloat16"
     # True for the offline fixture models, which are built on demand when missing.
     fixture: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -226,7 +227,12 @@ class TrackingConfig:
     store: str = "${paths.mlflow_store}"
     artifact_root: str = "${paths.mlflow_artifacts}"
     experiment_name: str = "vdr"
-    log_model: bool = False
+    # Training runs log the finetuned model as an MLflow model (what model=from_run reads back on any machine).
+    log_model: bool = True
+    # Also register it in the Model Registry under this name (a new version per run); null: do not register.
+    register_as: str | None = None
+    # Where model=from_run keeps the models it downloads from the tracking server.
+    model_cache: str = "${paths.model_cache}"
 
 
 @dataclass
@@ -267,6 +273,7 @@ class PathsConfig:
     mlflow_store: str = MISSING
     mlflow_artifacts: str = MISSING
     embedding_cache: str = MISSING
+    model_cache: str = MISSING
     page_cache: str = MISSING
     leaderboards: str = MISSING
     mined: str = MISSING

@@ -62,6 +62,12 @@ def _check(cfg: EvaluateRunConfig) -> None:
         raise ConfigError("model.kind=router needs model.router.text_path and model.router.image_path.")
     if cfg.model.from_run is None and not cfg.model.path:
         raise ConfigError(f"model {cfg.model.name!r} has an empty path; set model.path or model.from_run.")
+    for key in ("dtype", "attn_implementation"):
+        if cfg.model.from_run is None and getattr(cfg.model, key) is None:
+            raise ConfigError(
+                f"model.{key} is null, which only model.from_run fills (from its training run); set it, "
+                "e.g. model.dtype=bfloat16 model.attn_implementation=sdpa."
+            )
 
 
 def _check_train(cfg: TrainRunConfig) -> None:

@@ -79,6 +79,7 @@ def _write_config(composed: DictConfig, overrides: list[str], out_dir: Path) -> 
 
 def start_run(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext, resume_run_id: str | None = None):
     """The job's MLflow run (a context manager), with its config written to the job folder first."""
+    _apply_model_ref(cfg, composed)
     _write_config(composed, job.overrides, job.out_dir)
     tags = _tags(cfg, job, Path.cwd())
     return tracking.tracked_run(
@@ -100,15 +101,28 @@ def log_config(composed: DictConfig, out_dir: Path, *, resumed: bool = False) ->
     mlflow.log_artifact(str(out_dir / "overrides.yaml"))
 
 
-def _resolve_model_path(cfg: EvaluateRunConfig) -> None:
-    """A model named by its training run gets that run's saved directory as its path (tagged on this run)."""
+def _apply_model_ref(cfg: EvaluateRunConfig, composed: DictConfig) -> None:
+    """Before the run opens, a model named by its training run takes that run's label, dtype and attention (in
+    the typed config and in the composed one the run logs), and the reference is pinned to that run."""
     if cfg.model.from_run is None:
         return
-    client = tracking.client_for(cfg.tracking)
-    resolved = run_refs.resolve(cfg.model.from_run, client, cfg.tracking.experiment_name)
-    cfg.model.path = resolved.path
-    mlflow.set_tags({"model_id": resolved.path, "source_run_id": resolved.run_id})
-    log.info("model %s: %s (from run %s)", cfg.model.name, resolved.path, resolved.run_id)
+    resolved = run_refs.resolve(cfg.model.from_run, tracking.client_for(cfg.tracking), cfg.tracking.experiment_name)
+    run_refs.apply(cfg.model, resolved)
+    cfg.model.from_run.run_id = resolved.run_id
+    for key in ("name", "dtype", "attn_implementation"):
+        OmegaConf.update(composed, f"model.{key}", getattr(cfg.model, key))
+    OmegaConf.update(composed, "model.from_run.run_id", resolved.run_id)
+
+
+def _resolve_model_path(cfg: EvaluateRunConfig) -> None:
+    """A model named by its training run: that run's logged model, downloaded through the tracking server."""
+    if cfg.model.from_run is None:
+        return
+    resolved = run_refs.resolve(cfg.model.from_run, tracking.client_for(cfg.tracking), cfg.tracking.experiment_name)
+    cfg.model.path = run_refs.local_path(resolved, cfg.tracking)
+    source = f"models:/{resolved.logged_model_id}" if resolved.logged_model_id else cfg.model.path
+    mlflow.set_tags({"model_id": source, "source_run_id": resolved.run_id})
+    log.info("model %s: %s (trained by run %s)", cfg.model.name, source, resolved.run_id)
 
 
 def load_model(cfg: EvaluateRunConfig) -> models.LoadedModel:

@@ -7,6 +7,7 @@ the other ranks train in step without a run (:func:`run_training_worker`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,7 +25,7 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.jobs import steps
 from vdr_exp.modeling import losses, models, reranking
 from vdr_exp.modeling.families import Family
-from vdr_exp.runs import step_metrics, tracking
+from vdr_exp.runs import logged_models, step_metrics, tracking
 from vdr_exp.runs.job_context import JobContext
 
 if TYPE_CHECKING:
@@ -185,17 +186,21 @@ def run_training_worker(cfg: TrainRunConfig, composed: DictConfig, job: JobConte
     return {}
 
 
-def _save(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path) -> None:
-    """model/ (adapters merged in, so it loads like any checkpoint, e.g. through model.from_run); adapter/ too."""
+def _save(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path) -> str | None:
+    """model/ (adapters merged in, so it loads like any checkpoint) and adapter/; with ``tracking.log_model``
+    also an MLflow model (the one ``model=from_run`` reads back); returns its id."""
     if cfg.model.lora is not None:
         adapter_dir = models.save_adapter(model, out_dir / "adapter")
         mlflow.set_tag("adapter_dir", str(adapter_dir.resolve()))
+        if cfg.tracking.log_model:
+            mlflow.log_artifacts(str(adapter_dir), artifact_path="adapter")
         models.merge_adapters(model)
     model_dir = out_dir / "model"
     model.save(str(model_dir))
     mlflow.set_tag("model_dir", str(model_dir.resolve()))
     if cfg.tracking.log_model:
-        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        return logged_models.log_finetuned(model, cfg.model, cfg.tracking)
+    return None
 
 
 def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
@@ -241,11 +246,12 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
         )
         trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
         guard.raise_if_diverged()
-        _save(cfg, model, out_dir)
+        model_id = _save(cfg, model, out_dir)
 
-        # 3. The final model, every metric and artifact.
+        # 3. The final model, every metric and artifact (metrics linked to the logged model, if any).
         final = steps.evaluate(cfg, loaded, protocol, dims=dims, cache=cache)
-        steps.log_evaluation(final, cfg, protocol.name, out_dir)
+        with mlflow.set_active_model(model_id=model_id) if model_id else contextlib.nullcontext():
+            steps.log_evaluation(final, cfg, protocol.name, out_dir)
         log.info("NDCG@10 %.4f after training on %s", final.metrics["ndcg_at_10"], protocol.name)
 
         # 4. Optionally a reranker on top: trained here on the same rows, then retrieve-then-rerank.
@@ -269,4 +275,6 @@ def _train_and_rerank(
             callbacks=[step_metrics.StepMetricsCallback(prefix="reranker_"), step_metrics.StopOnInterrupt()],
         )
         mlflow.set_tag("reranker_dir", str(reranker_dir.resolve()))
+        if cfg.tracking.log_model:
+            mlflow.log_artifacts(str(reranker_dir), artifact_path="reranker")
     steps.rerank(cfg, protocol, final, out_dir, reranker)

@@ -1,26 +1,41 @@
 """Finding a finetuned model through MLflow: by run id, or the latest FINISHED training run matching tags.
 
-Training runs tag ``model_dir`` with the absolute path of the model they saved, so an evaluation (or a
-sweep job) can name "the model that run trained" instead of a path copied by hand.
+A training run logs its model as an MLflow model (tag ``logged_model_id``), so an evaluation (or a sweep job)
+on any machine that reaches the tracking server can name "the model that run trained" instead of a path copied
+by hand. Runs that did not log one (``tracking.log_model=false``) are still found by their ``model_dir`` tag,
+on the machine that trained them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from vdr_exp.config import RunRefConfig
+from vdr_exp.config import ModelConfig, RunRefConfig, TrackingConfig
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import tracking
+from vdr_exp.runs import logged_models, tracking
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    path: str
+    """The training run behind a reference, and what it says about the model it trained."""
+
     run_id: str
+    logged_model_id: str | None
+    model_dir: str | None
+    # The training run's own model settings (its params): the base model's name, dtype and attention.
+    base_name: str
+    dtype: str | None
+    attn_implementation: str | None
+
+    @property
+    def label(self) -> str:
+        """How a leaderboard row names it when its config does not: the source model and the run."""
+        return f"{self.base_name}-ft-{self.run_id[:8]}"
 
 
 def describe(ref: RunRefConfig, experiment: str) -> str:
@@ -31,14 +46,22 @@ def describe(ref: RunRefConfig, experiment: str) -> str:
     return f"the latest FINISHED training run in experiment {experiment!r}" + (f" with {tags}" if tags else "")
 
 
-def _model_dir(run: Run) -> str:
-    model_dir = run.data.tags.get("model_dir")
-    if run.info.status != "FINISHED" or not model_dir:
+def _resolved(run: Run) -> ResolvedModel:
+    tags, params = run.data.tags, run.data.params
+    has_model = bool(tags.get(logged_models.LOGGED_MODEL_TAG) or tags.get("model_dir"))
+    if run.info.status != "FINISHED" or not has_model:
         raise ConfigError(
-            f"MLflow run {run.info.run_id} is {run.info.status} and has "
-            f"{'a' if model_dir else 'no'} model_dir tag; name a FINISHED training run (model.from_run.run_id)."
+            f"MLflow run {run.info.run_id} is {run.info.status} and {'has' if has_model else 'saved no'} model; "
+            "name a FINISHED training run (model.from_run.run_id)."
         )
-    return model_dir
+    return ResolvedModel(
+        run_id=run.info.run_id,
+        logged_model_id=tags.get(logged_models.LOGGED_MODEL_TAG),
+        model_dir=tags.get("model_dir"),
+        base_name=params.get("model.name") or tags.get("model_name", "model"),
+        dtype=params.get("model.dtype"),
+        attn_implementation=params.get("model.attn_implementation"),
+    )
 
 
 def _latest(client: MlflowClient, ref: RunRefConfig, experiment: str) -> Run:
@@ -62,7 +85,7 @@ def _latest(client: MlflowClient, ref: RunRefConfig, experiment: str) -> Run:
 
 
 def resolve(ref: RunRefConfig, client: MlflowClient, default_experiment: str) -> ResolvedModel:
-    """The saved model directory behind ``ref``; a ConfigError that says what to fix when there is none."""
+    """The training run behind ``ref``; a ConfigError that says what to fix when there is none."""
     experiment = ref.experiment or default_experiment
     if ref.run_id:
         try:
@@ -74,4 +97,29 @@ def resolve(ref: RunRefConfig, client: MlflowClient, default_experiment: str) ->
             ) from None
     else:
         run = _latest(client, ref, experiment)
-    return ResolvedModel(_model_dir(run), run.info.run_id)
+    return _resolved(run)
+
+
+def local_path(resolved: ResolvedModel, track: TrackingConfig) -> str:
+    """A folder on this machine holding the model: its logged MLflow model (downloaded through the tracking
+    server once), or, for a run that logged none, the folder it saved to if this machine can see it."""
+    if resolved.logged_model_id:
+        return str(logged_models.download(resolved.logged_model_id, track))
+    if resolved.model_dir and Path(resolved.model_dir).is_dir():
+        return resolved.model_dir
+    raise ConfigError(
+        f"training run {resolved.run_id} logged no MLflow model and its folder {resolved.model_dir} is not on "
+        "this machine; train with tracking.log_model=true (the default) or evaluate where it was trained."
+    )
+
+
+def apply(model: ModelConfig, resolved: ResolvedModel) -> None:
+    """The reference's settings on ``model``: its label (for the generic ``model=from_run``) and the training
+    run's dtype and attention where the config leaves them null, so it is compared like for like."""
+    if model.name == "from_run":
+        model.name = resolved.label
+    if model.dtype is None:
+        model.dtype = resolved.dtype if resolved.dtype not in (None, "None") else "float32"
+    if model.attn_implementation is None:
+        attn = resolved.attn_implementation
+        model.attn_implementation = attn if attn not in (None, "None") else "sdpa"
