@@ -113,6 +113,23 @@ def test_matryoshka_dims_become_rows_and_a_curve(store, tmp_path):
     assert "| a " in written.markdown.read_text()
 
 
+def test_markdown_pivots_model_by_width_with_deltas_to_the_base_at_three_decimals(store):
+    store.run("a", 0.8, dim=64, dims={64: 0.8, 32: 0.7, 16: 0.5})
+    store.run("b", 0.6, dim=64, dims={64: 0.6, 32: 0.75, 16: 0.45})
+    board = board_of(store, base="a")
+    table = leaderboard.pivot(board, base="a").set_index("model")
+    assert list(table.columns) == ["full", "64", "32", "16", "Δ full", "Δ 64", "Δ 32", "Δ 16"]
+    assert table.loc["b", "32"] == pytest.approx(0.75) and table.loc["b", "Δ 32"] == pytest.approx(0.05)
+    assert table.loc["b", "Δ 16"] == pytest.approx(-0.05) and table.loc["a", "Δ full"] == 0
+    markdown = leaderboard.to_markdown(board, base="a")
+    (row_b,) = [line for line in markdown.splitlines() if line.startswith("| b ") and "+0.050" in line]
+    assert [cell.strip() for cell in row_b.split("|")[2:-1]] == [
+        "0.600", "0.600", "0.750", "0.450", "-0.200", "-0.200", "+0.050", "-0.050",
+    ]  # fmt: skip
+    full_rows = [line for line in markdown.splitlines() if line.startswith("|") and "single-vector" in line]
+    assert len(full_rows) == 2 and "0.8000" not in markdown and ".0 |" not in markdown  # no float noise
+
+
 def test_outputs_without_dims_have_no_matryoshka_plot(store, tmp_path):
     store.run("a", 0.8)
     written = leaderboard.write(board_of(store), tmp_path, "plain")
@@ -232,3 +249,32 @@ def test_a_sweep_whose_jobs_were_all_skipped_still_lists_its_runs(store):
     parent = store.client.create_run(store.experiment_id, tags={"run_kind": "sweep", "sweep": "s"}).info.run_id
     store.client.set_tag(parent, "skipped.0", earlier)
     assert board_of(store, sweep="s")["model"].tolist() == ["made_elsewhere"]
+
+
+def test_size_plot_colours_families_keeps_labels_apart_and_points_from_base_to_finetuned(store, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from vdr_exp.reports import plots
+
+    for name, score in (("qwen3_vl_2b", 0.888), ("qwen3_vl_2b_finetuned", 0.947), ("qwen3_vl_8b", 0.923)):
+        store.run(name, score, params=2_000_000_000 if "2b" in name else 8_000_000_000)
+    for name, score in (("nomic_embed_3b", 0.899), ("nomic_embed_3b_v2", 0.898), ("bge_vl_large", 0.45)):
+        store.run(name, score, params=3_000_000_000 if "nomic" in name else 400_000_000)
+    board = board_of(store, base="qwen3_vl_2b")
+    assert plots.family("qwen3_vl_2b_finetuned") == plots.family("qwen3_vl_8b") != plots.family("nomic_embed_3b")
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to inspect what was drawn
+    plots.size_vs_ndcg(board, tmp_path / "size.png", title="t", base="qwen3_vl_2b")
+    (fig,) = figures
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts if t.get_text()]
+    assert len(boxes) == 6
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    arrows = [t for t in ax.texts if not t.get_text() and t.arrow_patch is not None]
+    assert len(arrows) == 1  # base -> its finetuned version only
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(legend) == ["bge vl", "nomic embed", "qwen3 vl"]
+    colours = {tuple(c.get_facecolor()[0]) for c in ax.collections if c.get_offsets().size}
+    assert len(colours) == 3

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytrec_eval
 from entrypoints import only_run, run_entry, runs_in, store_client
+from mlflow.entities import LoggedModelStatus
 
 from vdr_exp.retrieval.metrics import HEADLINE
 
@@ -55,6 +56,40 @@ def test_demo_training_run_records_config_tags_and_artifacts(demo):
     assert list(pd.read_csv(run_dir / "matryoshka.csv")["dim"]) == [32, 16, 8]
     assert (run_dir / "model" / "modules.json").is_file()
     assert not (demo / "mlruns").exists()
+
+
+def test_the_finetuned_model_is_logged_to_mlflow_and_the_demo_reads_it_back_from_there(demo):
+    client, run, _ = train_run(demo)
+    model_id = run.data.tags["logged_model_id"]
+    logged = client.get_logged_model(model_id)
+    assert logged.source_run_id == run.info.run_id and logged.status == LoggedModelStatus.READY
+    assert logged.params["dtype"] == "float32" and logged.params["base_model"] == "tiny_qwen3_vl"
+    assert "ndcg_at_10" in {m.key for m in logged.metrics}
+    finetuned = [r for r in runs_in(demo, "evaluate") if r.data.tags["model_name"] == "tiny_qwen3_vl_finetuned"]
+    (evaluated,) = finetuned
+    assert evaluated.data.tags["model_id"] == f"models:/{model_id}"
+    assert evaluated.data.tags["source_run_id"] == run.info.run_id
+    # null in its config: the training run's own settings, recorded as the evaluation's params
+    assert (
+        evaluated.data.params["model.dtype"] == "float32"
+        and evaluated.data.params["model.attn_implementation"] == "sdpa"
+    )
+
+
+def test_each_evaluation_logs_its_per_query_table_and_a_gallery_of_worst_and_best_queries(demo):
+    from PIL import Image
+
+    client = store_client(demo)
+    for run in runs_in(demo, "evaluate"):
+        logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert "per_query_table.json" in logged
+        gallery = {a.path: a.file_size for a in client.list_artifacts(run.info.run_id, "gallery")}
+        assert set(gallery) == {"gallery/gallery.html", "gallery/gallery.png"}
+        assert gallery["gallery/gallery.html"] < 2_000_000  # bounded: 8 queries x 6 thumbnails
+        local = Path(client.download_artifacts(run.info.run_id, "gallery", str(demo / "dl" / run.info.run_id)))
+        page = (local / "gallery.html").read_text()
+        assert page.count('class="row"') == 8 and page.count("<img") == 8 * 6
+        assert Image.open(local / "gallery.png").size[1] > 8 * 160
 
 
 def test_ndcg_from_run_file_matches_trec_eval(demo):

@@ -138,8 +138,8 @@ def test_finetuned_model_is_resolved_from_the_training_run(demo):
     (train,) = runs_in(demo, "train")
     (finetuned,) = [r for r in runs_in(demo, "evaluate") if r.data.tags["model_name"] == "tiny_qwen3_vl_finetuned"]
     assert finetuned.data.tags["source_run_id"] == train.info.run_id
-    assert finetuned.data.tags["model_id"] == train.data.tags["model_dir"]
-    # The evaluation of the saved model reproduces the training run's own final evaluation.
+    assert finetuned.data.tags["model_id"] == f"models:/{train.data.tags['logged_model_id']}"
+    # The evaluation of the logged model reproduces the training run's own final evaluation.
     assert finetuned.data.metrics["ndcg_at_10"] == pytest.approx(train.data.metrics["ndcg_at_10"], abs=1e-6)
 
 

@@ -123,13 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), args.base), client, args.base)
         name = args.name or args.sweep or _sweep_name(client, parent) or args.experiment
-        written = write(board, args.out_dir, name)
+        written = write(board, args.out_dir, name, args.base)
         if parent and not args.no_log:
             log_to_run(client, parent, written)
     except VdrError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print_board((board, written))
+    print_board((board, written), args.base)
     return 0
 
 

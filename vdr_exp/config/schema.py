@@ -245,6 +245,11 @@ class EvalConfig:
     cache: bool = True
     cache_dir: str = "${paths.embedding_cache}"
     cache_max_gb: float = bounded(10.0, min=0)
+    # The run's gallery (gallery.html/png): this many worst and as many best queries (0: none), each with its
+    # top ``gallery_top_k`` pages and its relevant page, as thumbnails of ``gallery_thumb_px`` on the long side.
+    gallery_queries: int = bounded(4, min=0)
+    gallery_top_k: int = bounded(5, min=1)
+    gallery_thumb_px: int = bounded(160, min=32)
 
 
 @dataclass

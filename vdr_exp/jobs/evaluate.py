@@ -23,6 +23,7 @@ def run_evaluation(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext
         steps.log_dataset(cfg, protocol=protocol)
         result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=steps.embedding_cache_for(cfg))
         steps.log_evaluation(result, cfg, protocol.name, job.out_dir)
+        steps.log_gallery(result, cfg, protocol, job.out_dir)
         log.info("NDCG@10 %.4f on %s", result.metrics["ndcg_at_10"], protocol.name)
         if cfg.reranker.path is not None:
             steps.rerank(cfg, protocol, result, job.out_dir)

@@ -231,6 +231,26 @@ def log_evaluation(
         mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)
 
 
+def log_gallery(result: scoring.EvaluationResult, cfg: EvaluateRunConfig, protocol: RetrievalProtocol, out_dir: Path):
+    """Per-query results as an MLflow table (the UI shows it as one) and the gallery of worst and best queries."""
+    from vdr_exp.reports import gallery
+
+    mlflow.log_table(result.per_query, artifact_file="per_query_table.json")
+    title = f"{cfg.model.name} on {protocol.name}: worst and best queries by NDCG@10"
+    paths = gallery.write_gallery(
+        result.per_query,
+        result.rankings,
+        protocol,
+        out_dir / "gallery",
+        title=title,
+        queries=cfg.eval.gallery_queries,
+        top_k=cfg.eval.gallery_top_k,
+        thumb_px=cfg.eval.gallery_thumb_px,
+    )
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_path="gallery")
+
+
 def rerank(
     cfg: EvaluateRunConfig,
     protocol: RetrievalProtocol,

@@ -252,6 +252,7 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
         final = steps.evaluate(cfg, loaded, protocol, dims=dims, cache=cache)
         with mlflow.set_active_model(model_id=model_id) if model_id else contextlib.nullcontext():
             steps.log_evaluation(final, cfg, protocol.name, out_dir)
+        steps.log_gallery(final, cfg, protocol, out_dir)
         log.info("NDCG@10 %.4f after training on %s", final.metrics["ndcg_at_10"], protocol.name)
 
         # 4. Optionally a reranker on top: trained here on the same rows, then retrieve-then-rerank.

@@ -252,26 +252,92 @@ def _human(n: float) -> str:
     return f"{n:.0f}"
 
 
-def to_markdown(board: pd.DataFrame) -> str:
-    shown = board.drop(columns=["start_time", "model_id"]).copy()
-    for column in ("params", "trainable_params", "published_params"):
-        shown[column] = shown[column].map(_human)
-    shown["run_id"] = shown["run_id"].str[:8]
+# The full-width table's columns as Markdown shows them (the CSV keeps every column, unrounded).
+MARKDOWN_COLUMNS = {
+    "rank": "rank",
+    "model": "model",
+    "kind": "kind",
+    "params": "params",
+    "published_params": "published params",
+    "ndcg_at_10": "NDCG@10",
+    "delta_ndcg_at_10": "Δ vs base",
+    "delta_95ci": "Δ 95% CI",
+    "p_value": "p",
+    "n_queries": "queries",
+    "mrr_at_10": "MRR@10",
+    "map_at_100": "MAP@100",
+    "recall_at_10": "R@10",
+    "published_ndcg_at_10": "published NDCG@10",
+}
+
+
+def _settings(board: pd.DataFrame):
+    """(heading, rows) per evaluation setting: one table each, the heading naming dataset and pixel budget."""
+    for (dataset, pixels), rows in board.groupby(["dataset", "pixel_budget"], sort=True, dropna=False):
+        yield f"{dataset} / pixels={pixels}", rows
+
+
+def _fmt(value: object, spec: str) -> str:
+    return "" if value is None or pd.isna(value) else format(value, spec)
+
+
+def _markdown(table: pd.DataFrame, text: tuple[str, ...] = ("model", "kind")) -> str:
+    """Cells already formatted as text (so ``+0.229`` keeps its sign); ``text`` columns left-aligned."""
+    align = ["left" if column in text else "right" for column in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _full_width_table(rows: pd.DataFrame) -> str:
+    shown = rows[rows["width"] == "full"].copy()
     tested = shown["p_value"].notna()
-    shown.insert(
-        shown.columns.get_loc("delta_ci95_low"),
-        "delta_95ci",
-        [
-            f"[{lo:+.4f}, {hi:+.4f}]" if ok else None
-            for lo, hi, ok in zip(shown["delta_ci95_low"], shown["delta_ci95_high"], tested, strict=True)
-        ],
-    )
-    shown["p_value"] = [
-        f"{p:.4f}{' *' if p < 0.05 else ''}" if ok else None for p, ok in zip(shown["p_value"], tested, strict=True)
+    shown["delta_95ci"] = [
+        f"[{lo:+.3f}, {hi:+.3f}]" if ok else ""
+        for lo, hi, ok in zip(shown["delta_ci95_low"], shown["delta_ci95_high"], tested, strict=True)
     ]
-    shown = shown.drop(columns=["delta_ci95_low", "delta_ci95_high"])
-    shown = shown.astype(object).where(shown.notna(), None)  # empty cells, not "nan"
-    return shown.to_markdown(index=False, floatfmt=".4f", missingval="")
+    shown["p_value"] = [
+        f"{p:.4f}{' *' if p < 0.05 else ''}" if ok else "" for p, ok in zip(shown["p_value"], tested, strict=True)
+    ]
+    for column in ("params", "published_params"):
+        shown[column] = shown[column].map(_human)
+    for column in ("ndcg_at_10", "mrr_at_10", "map_at_100", "recall_at_10", "published_ndcg_at_10"):
+        shown[column] = shown[column].map(lambda v: _fmt(v, ".3f"))
+    shown["delta_ndcg_at_10"] = shown["delta_ndcg_at_10"].map(lambda v: _fmt(v, "+.3f"))
+    for column in ("rank", "n_queries"):
+        shown[column] = shown[column].map(lambda v: _fmt(v, "d"))
+    shown = shown[list(MARKDOWN_COLUMNS)].rename(columns=MARKDOWN_COLUMNS)
+    return _markdown(shown)
+
+
+def pivot(board: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
+    """NDCG@10 as model x width (full first, then widest to narrowest) with, given a base model, one
+    ``Δ <width>`` column per width: each model's difference to the base at that width. One setting."""
+    plain = board[board["kind"] != "reranked"]
+    table = plain.pivot_table(index="model", columns="width", values="ndcg_at_10", aggfunc="first", sort=False)
+    widths = sorted(table.columns, key=lambda w: -math.inf if w == "full" else -int(w))
+    table = table[widths]
+    table = table.loc[plain.loc[plain["width"] == "full", "model"].drop_duplicates()]  # leaderboard order
+    if base is not None and base in table.index:
+        for width in widths:
+            table[f"Δ {width}"] = table[width] - table.loc[base, width]
+    table.columns = [str(c) for c in table.columns]
+    return table.reset_index()
+
+
+def to_markdown(board: pd.DataFrame, base: str | None = None) -> str:
+    """Per setting: the full-width leaderboard (3 decimals, CI and p against the base, * when p < 0.05) and,
+    when widths were truncated, the model x width pivot with its deltas to the base."""
+    parts = []
+    for heading, rows in _settings(board):
+        parts += [f"### {heading}", "", _full_width_table(rows), ""]
+        if (rows["width"] != "full").any():
+            table = pivot(rows, base)
+            for column in table.columns[1:]:
+                spec = "+.3f" if column.startswith("Δ") else ".3f"
+                table[column] = table[column].map(lambda v, spec=spec: _fmt(v, spec))
+            parts += ["NDCG@10 by embedding width (Matryoshka)", "", _markdown(table), ""]
+    if base is not None:
+        parts.append(f"Δ: difference to {base}; CI and p: paired over the queries both runs scored, * p < 0.05.")
+    return "\n".join(parts).rstrip() + "\n"
 
 
 @dataclass(frozen=True)
@@ -285,13 +351,13 @@ class Written:
         return [p for p in (self.csv, self.markdown, self.size_plot, self.matryoshka_plot) if p is not None]
 
 
-def write(board: pd.DataFrame, out_dir: Path, name: str) -> Written:
+def write(board: pd.DataFrame, out_dir: Path, name: str, base: str | None = None) -> Written:
     """CSV, Markdown, the size-vs-NDCG plot and (when several widths were evaluated) the Matryoshka curve."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, markdown = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     board.to_csv(csv, index=False, float_format="%.6g")  # metrics to 6 significant digits, not 17
-    markdown.write_text(to_markdown(board) + "\n")
-    size_plot = plots.size_vs_ndcg(board, out_dir / f"{name}_size_vs_ndcg.png", title=name)
+    markdown.write_text(to_markdown(board, base))
+    size_plot = plots.size_vs_ndcg(board, out_dir / f"{name}_size_vs_ndcg.png", title=name, base=base)
     matryoshka_plot = None
     if (board["width"] != "full").any():
         matryoshka_plot = plots.matryoshka_curve(board, out_dir / f"{name}_matryoshka.png", title=name)
@@ -303,9 +369,9 @@ def log_to_run(client: MlflowClient, run_id: str, written: Written) -> None:
         client.log_artifact(run_id, str(path), artifact_path="leaderboard")
 
 
-def print_board(result: tuple[pd.DataFrame, Written]) -> None:
+def print_board(result: tuple[pd.DataFrame, Written], base: str | None = None) -> None:
     board, written = result
-    print("\n" + to_markdown(board) + "\n")
+    print("\n" + to_markdown(board, base))
     for path in written.paths():
         print(f"wrote {path}")
 
@@ -323,7 +389,7 @@ def for_parent_run(
     client = tracking.client_for(track)
     run_filter = RunFilter(experiment=track.experiment_name, parent_run_id=parent_run_id, run_kind=run_kind)
     board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), base), client, base)
-    written = write(board, out_dir, name or f"sweep-{parent_run_id[:8]}")
+    written = write(board, out_dir, name or f"sweep-{parent_run_id[:8]}", base)
     log_to_run(client, parent_run_id, written)
     return board, written
 

@@ -137,7 +137,7 @@ class MlflowParentRun(Callback):
                 run_kind=self.entry_kind,
                 out_dir=Path(OmegaConf.select(config, "paths.leaderboards")),
             )
-            leaderboard.print_board(board)
+            leaderboard.print_board(board, sweep.leaderboard_base)
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
         self._log_summary()
