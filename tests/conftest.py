@@ -28,6 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, fixture_paths: FixturePaths) 
     result = run_entry("vdr_exp.evaluate", ["sweep=offline_demo"], workdir, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-4000:]
     (workdir / "stdout.txt").write_text(result.stdout)
+    (workdir / "stderr.txt").write_text(result.stderr)
     return workdir
 
 

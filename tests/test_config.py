@@ -72,7 +72,7 @@ def test_defaults_are_the_recipe():
     assert (t.learning_rate, t.warmup_ratio, t.lr_scheduler_type) == (2e-5, 0.1, "linear")
     assert (t.optim, t.weight_decay, t.max_grad_norm, t.bf16, t.seed) == ("adamw_torch_fused", 0.0, 1.0, True, 42)
     # the recipe's NO_DUPLICATES rule, with hashed keys (faster)
-    assert (t.batch_sampler, t.gradient_checkpointing, t.gradient_accumulation_steps) == (
+    assert (t.batch_sampler, t.activation_checkpointing, t.gradient_accumulation_steps) == (
         "no_duplicates_hashed",
         False,
         1,

@@ -148,3 +148,15 @@ def test_runs_log_their_datasets_as_mlflow_inputs(demo):
     assert {t.key: t.value for t in by_context["training"].tags}["rows"] == "512"
     (evaluated, *_) = runs_in(demo, "evaluate")
     assert [i.dataset.digest for i in evaluated.inputs.dataset_inputs] == [evaluation.dataset.digest]
+
+
+def test_a_logged_demo_reads_one_line_per_event(demo):
+    """Off a terminal: no progress-bar redraws, no per-step dicts of evaluator keys, each warning once."""
+    out, err = (demo / "stdout.txt").read_text(), (demo / "stderr.txt").read_text()
+    assert "\r" not in out and "\r" not in err
+    assert "{'loss'" not in out and "cosine_accuracy@1" not in out
+    assert any(
+        line.endswith(tuple("0123456789")) and "step " in line and "train_loss" in line for line in out.splitlines()
+    )
+    warnings = [line for line in err.splitlines() if "Warning:" in line]
+    assert len(warnings) == len(set(warnings)), warnings

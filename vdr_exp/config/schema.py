@@ -203,7 +203,7 @@ class TrainerConfig:
     weight_decay: float = bounded(0.0, min=0)
     max_grad_norm: float = bounded(1.0, min=0)
     bf16: bool = True
-    gradient_checkpointing: bool = False
+    activation_checkpointing: bool = False
     gradient_accumulation_steps: int = bounded(1, min=1)
     seed: int = 42
     batch_sampler: str = "no_duplicates"

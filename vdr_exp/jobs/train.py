@@ -25,7 +25,7 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.jobs import steps
 from vdr_exp.modeling import losses, models, reranking
 from vdr_exp.modeling.families import Family
-from vdr_exp.runs import logged_models, step_metrics, tracking
+from vdr_exp.runs import console, logged_models, step_metrics, tracking
 from vdr_exp.runs.job_context import JobContext
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def training_args(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path
         prompts=_prompts(cfg, model),
         router_mapping=models.router_mapping(model, list(cfg.dataset.train_columns)),
         report_to="none",  # MLflow logging is ours (StepMetricsCallback), into the run we already opened
+        disable_tqdm=not console.interactive(),  # a log file gets one line per logging step instead
         run_name=cfg.run_name,
         **passed,
     )
@@ -146,7 +147,7 @@ def _trainer(
         batch_size=cfg.trainer.per_device_eval_batch_size,
         write_csv=False,
     )
-    return classes.trainer(
+    trainer = classes.trainer(
         model=model,
         args=training_args(cfg, model, out_dir, classes.arguments),
         train_dataset=train_rows,
@@ -154,6 +155,7 @@ def _trainer(
         evaluator=step_evaluator,
         callbacks=callbacks,
     )
+    return step_metrics.one_line_per_log(trainer)
 
 
 def is_main_process() -> bool:

@@ -25,6 +25,7 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.modeling.models import pixel_processor_kwargs
 from vdr_exp.retrieval.metrics import HEADLINE
 from vdr_exp.retrieval.scoring import DIM_METRICS, EvaluationResult, per_query_report, query_table
+from vdr_exp.runs import console, step_metrics
 
 if TYPE_CHECKING:
     from sentence_transformers.cross_encoder import CrossEncoder
@@ -136,10 +137,12 @@ def train_reranker(
         save_strategy="no",
         logging_steps=1,
         report_to="none",
+        disable_tqdm=not console.interactive(),
     )
     trainer = CrossEncoderTrainer(
         model=reranker, args=args, train_dataset=pairs, loss=BinaryCrossEntropyLoss(reranker), callbacks=callbacks
     )
+    step_metrics.one_line_per_log(trainer)
     trainer.train()
     reranker.save(str(out_dir / "reranker"))
     return out_dir / "reranker"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import flatten, keys_with
 from vdr_exp.errors import ConfigError, VdrError
-from vdr_exp.runs import completed, job_context, redact
+from vdr_exp.runs import completed, console, job_context, redact
 from vdr_exp.runs.job_context import JobContext
 
 RunConfig = TypeVar("RunConfig")
@@ -39,13 +38,9 @@ Job = Callable[[RunConfig, DictConfig, JobContext], dict[str, float]]
 
 
 def quiet_libraries() -> None:
-    """Progress bars of every library would drown the run log; metrics go to MLflow instead."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if not sys.stderr.isatty():  # a log file or CI: one line per event, not a redraw per step (tqdm reads this)
-        os.environ.setdefault("TQDM_DISABLE", "1")
+    """Progress bars of every library would drown the run log; metrics go to MLflow instead (the environment
+    they read at import is set by :mod:`vdr_exp.runs.console`)."""
+    console.set_library_environment()
     # The library's IR evaluator logs a dozen INFO lines per evaluation step; the numbers are MLflow metrics.
     logging.getLogger("sentence_transformers.sentence_transformer.evaluation.information_retrieval").setLevel(
         logging.WARNING
@@ -56,6 +51,15 @@ def quiet_libraries() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
+
+
+def _quiet_datasets() -> None:
+    """datasets passes ``disable=`` to its bars itself (TQDM_DISABLE does not reach them) and reads its env var
+    at import, which may have happened already: switched off through its API once the job is imported."""
+    if not console.interactive():
+        import datasets
+
+        datasets.disable_progress_bars()
 
 
 # Modules a config may name as a ``_target_`` (Hydra callbacks, launchers, sweepers, any future instantiation).
@@ -147,7 +151,9 @@ def run_job(
                 completed.record_skip(cfg.tracking, context.parent_run_id, context.job_num, done)
                 print(f"skipped: identical config already FINISHED as run {done.info.run_id} (force=true reruns)")
                 return done.data.metrics.get(cfg.optimized_metric)
-        metrics = import_job()(cfg, composed, context)
+        job = import_job()
+        _quiet_datasets()
+        metrics = job(cfg, composed, context)
     except VdrError as error:
         print(f"error: {error}", file=sys.stderr)  # once; the run's `error` tag and error.txt hold it too
         if context.job_num is None:

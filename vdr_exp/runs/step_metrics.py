@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import mlflow
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from vdr_exp.errors import LossDiverged
 from vdr_exp.runs import interrupts
+
+log = logging.getLogger(__name__)
 
 
 class StepMetricsCallback(TrainerCallback):
@@ -41,7 +44,20 @@ class StepMetricsCallback(TrainerCallback):
             elif key in ("learning_rate", "grad_norm", "epoch"):
                 metrics[f"train_{key}"] = value
         if metrics:
-            mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in metrics.items()}, step=state.global_step)
+            named = {f"{self.prefix}{k}": float(v) for k, v in metrics.items()}
+            mlflow.log_metrics(named, step=state.global_step)
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in named.items() if not k.endswith(("_epoch", "_grad_norm")))
+            if shown:
+                log.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
+
+
+def one_line_per_log(trainer: Trainer) -> Trainer:
+    """Without a progress bar the trainer prints every log as a dict (dozens of evaluator keys per line);
+    :class:`StepMetricsCallback` logs one short line per step instead, so the printer goes."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 class StopOnInterrupt(TrainerCallback):

@@ -1,0 +1,25 @@
+"""What a job prints: one line per event when its output is a log file or CI, not a terminal.
+
+Imported by ``vdr_exp.runs`` itself, so it runs before mlflow, datasets or transformers import tqdm: tqdm
+reads ``TQDM_DISABLE`` when it is imported, not when a bar is drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def set_library_environment() -> None:
+    """Environment the libraries read at import: no progress redraws off a terminal, no advisory noise."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not interactive():  # a log file or CI: one line per event, not a redraw per step
+        os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def interactive() -> bool:
+    """A person watching a terminal (progress bars help) rather than a log file or CI (they garble it)."""
+    return sys.stderr.isatty()
