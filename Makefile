@@ -13,7 +13,7 @@ MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup test fixtures demo ui lint format clean bench
+.PHONY: setup test fixtures demo ui ui-check lint format clean bench
 
 setup: $(STAMP)
 
@@ -58,10 +58,15 @@ demo: setup
 	HF_HUB_OFFLINE=1 $(PY) -m vdr_exp.evaluate sweep=offline_demo
 	@echo
 	@echo "Done: trained the tiny model, compared it with its base and the 4x-larger tiny model (table above)."
-	@echo "Browse the runs with:  make ui   (then http://127.0.0.1:5000, experiment 'vdr': the 'offline_demo <time> (sweep)'"
+	@echo "Browse the runs with:  make ui   (then http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning: the 'offline_demo <time> (sweep)'"
 	@echo "parent run holds its jobs and the leaderboard; each child has per_query.csv, rankings.csv, run.trec, ...)."
 	@echo "Export a leaderboard again with:  $(PY) -m vdr_exp.leaderboard --parent latest --base tiny_qwen3_vl"
 
 ui: setup
 	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(abspath $(OUTPUTS))/mlflow.db \
 		--default-artifact-root $(abspath $(OUTPUTS))/mlartifacts --host 127.0.0.1 --port $(or $(PORT),5000)
+
+# After `make demo`: Chromium (apt-get install chromium), driven by Playwright, checks the UI and saves screenshots.
+ui-check: setup
+	$(PY) -m vdr_exp.reports.ui_check --store $(OUTPUTS)/mlflow.db --artifacts $(OUTPUTS)/mlartifacts \
+		--out $(OUTPUTS)/screenshots
