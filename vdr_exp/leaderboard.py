@@ -15,45 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
-from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from vdr_exp.config import CONFIG_MODULE, TrackingConfig, register_configs
-from vdr_exp.errors import VdrError
-from vdr_exp.reports.leaderboard import (
-    LeaderboardError,
-    RunFilter,
-    add_significance,
-    build,
-    compare_runs,
-    fetch_runs,
-    log_to_run,
-    print_board,
-    runs_to_rows,
-    write,
-)
-from vdr_exp.runs import tracking
+from vdr_exp.config import CONFIG_MODULE, TrackingConfig, register_configs, tracking_uri
+from vdr_exp.errors import LeaderboardError, VdrError
 
-
-def latest_parent(client: MlflowClient, experiment: str, sweep: str | None) -> str:
-    found = client.get_experiment_by_name(experiment)
-    clauses = [tracking.tag_equals("run_kind", "sweep")] + ([tracking.tag_equals("sweep", sweep)] if sweep else [])
-    runs = (
-        client.search_runs([found.experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"])
-        if found
-        else []
-    )
-    if not runs:
-        raise LeaderboardError(f"no sweep parent run in experiment {experiment!r}; run a sweep first.")
-    return runs[0].info.run_id
-
-
-def _sweep_name(client: MlflowClient, parent_run_id: str | None) -> str | None:
-    """A parent run's sweep preset name (its leaderboard's default file name)."""
-    if not parent_run_id:
-        return None
-    name = client.get_run(parent_run_id).data.tags.get("sweep")
-    return name if name and name != "(command line)" else f"sweep-{parent_run_id[:8]}"
+# MLflow, pandas and matplotlib are imported once the arguments are parsed: --help and a mistyped flag answer at
+# once.
 
 
 def _project_defaults() -> tuple[TrackingConfig, Path]:
@@ -71,7 +39,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="vdr-leaderboard", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--tracking-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI") or tracking.tracking_uri(track),
+        default=os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri(track),
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the project's SQLite store)",
     )
     parser.add_argument("--experiment", default=track.experiment_name)
@@ -103,6 +71,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         bad = [t for t in args.tag if "=" not in t]
         if bad:
             raise LeaderboardError(f"--tag {bad[0]!r} is not KEY=VALUE")
+        from mlflow.tracking import MlflowClient
+
+        from vdr_exp.reports.leaderboard import (
+            RunFilter,
+            add_significance,
+            build,
+            compare_runs,
+            fetch_runs,
+            latest_parent,
+            log_to_run,
+            print_board,
+            runs_to_rows,
+            sweep_name,
+            write,
+        )
+
         client = MlflowClient(tracking_uri=args.tracking_uri)
         if args.compare:
             path, summary = compare_runs(client, *args.compare, args.out_dir)
@@ -122,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_kind=args.run_kind,
         )
         board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), args.base), client, args.base)
-        name = args.name or args.sweep or _sweep_name(client, parent) or args.experiment
+        name = args.name or args.sweep or sweep_name(client, parent) or args.experiment
         written = write(board, args.out_dir, name, args.base)
         if parent and not args.no_log:
             log_to_run(client, parent, written)

@@ -30,6 +30,7 @@ from vdr_exp.config.schema import (
     TrackingConfig,
     TrainerConfig,
     TrainRunConfig,
+    tracking_uri,
 )
 from vdr_exp.config.validation import load_evaluate_config, load_mine_config, load_train_config
 from vdr_exp.config.variants import (
@@ -57,6 +58,7 @@ def register_configs() -> None:
 
 
 __all__ = [
+    "tracking_uri",
     "CONFIG_MODULE",
     "SWEEPS_MODULE",
     "DatasetConfig",

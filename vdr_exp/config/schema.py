@@ -10,6 +10,7 @@ key lists from it, so adding a section is one field here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING
@@ -233,6 +234,13 @@ class TrackingConfig:
     register_as: str | None = None
     # Where model=from_run keeps the models it downloads from the tracking server.
     model_cache: str = "${paths.model_cache}"
+
+
+def tracking_uri(cfg: TrackingConfig) -> str:
+    """The MLflow URI the config names: ``tracking_uri``, else the SQLite file at ``store``."""
+    if cfg.tracking_uri:
+        return cfg.tracking_uri
+    return f"sqlite:///{Path(cfg.store).expanduser().resolve()}"
 
 
 @dataclass

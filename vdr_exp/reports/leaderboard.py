@@ -416,3 +416,24 @@ def compare_runs(client: MlflowClient, run_a: str, run_b: str, out_dir: Path) ->
         f"regressed {counts.get('regressed', 0)}, tied {counts.get('tied', 0)}"
     )
     return path, summary
+
+
+def latest_parent(client: MlflowClient, experiment: str, sweep: str | None) -> str:
+    found = client.get_experiment_by_name(experiment)
+    clauses = [tracking.tag_equals("run_kind", "sweep")] + ([tracking.tag_equals("sweep", sweep)] if sweep else [])
+    runs = (
+        client.search_runs([found.experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"])
+        if found
+        else []
+    )
+    if not runs:
+        raise LeaderboardError(f"no sweep parent run in experiment {experiment!r}; run a sweep first.")
+    return runs[0].info.run_id
+
+
+def sweep_name(client: MlflowClient, parent_run_id: str | None) -> str | None:
+    """A parent run's sweep preset name (its leaderboard's default file name)."""
+    if not parent_run_id:
+        return None
+    name = client.get_run(parent_run_id).data.tags.get("sweep")
+    return name if name and name != "(command line)" else f"sweep-{parent_run_id[:8]}"

@@ -20,17 +20,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
-from vdr_exp.config import TrackingConfig
+from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import interrupts, redact
 
 log = logging.getLogger(__name__)
-
-
-def tracking_uri(cfg: TrackingConfig) -> str:
-    if cfg.tracking_uri:
-        return cfg.tracking_uri
-    return f"sqlite:///{Path(cfg.store).expanduser().resolve()}"
 
 
 # Seconds to wait for a tracking server's answer before saying none is there (MLflow itself retries for minutes).
