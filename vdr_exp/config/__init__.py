@@ -34,6 +34,7 @@ from vdr_exp.config.schema import (
 )
 from vdr_exp.config.validation import load_evaluate_config, load_mine_config, load_train_config
 from vdr_exp.config.variants import (
+    CheckLevel,
     DatasetFormat,
     LossType,
     ModelKind,
@@ -58,6 +59,7 @@ def register_configs() -> None:
 
 
 __all__ = [
+    "CheckLevel",
     "tracking_uri",
     "CONFIG_MODULE",
     "SWEEPS_MODULE",

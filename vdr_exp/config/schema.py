@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from vdr_exp.config.variants import (
+    CheckLevel,
     DatasetFormat,
     LossType,
     ModelKind,
@@ -87,6 +88,19 @@ class ModelConfig:
     published_params: float | None = None
     published_ndcg_at_10: float | None = None
     trust_remote_code: bool = False
+    # A Hub branch, tag, commit or PR ref (``refs/pr/4``); null: main.
+    revision: str | None = None
+    # Embedding width to load at; null: the model's saved default (a model may save a Matryoshka truncation).
+    truncate_dim: int | None = bounded(None, min=1)
+    # Pass the ``pixels`` budget to the processor. Only Qwen2-VL-family processors count pixels; CLIP and
+    # LLaVA-NeXT processors read ``size`` as an edge length, and some models set their own: false keeps theirs.
+    use_pixel_budget: bool = True
+    # The transformers architecture it loads as (config.json ``architectures``), for the model table and dry runs.
+    architecture: str | None = None
+    check: CheckLevel = CheckLevel.desk_checked
+    # Why Sentence Transformers cannot load it as published; a job with it fails with this line, before
+    # loading. Set model.unsupported=null to try anyway.
+    unsupported: str | None = None
     # null (model.from_run only): the training run's own, so a finetuned model is compared like for like.
     attn_implementation: str | None = "flash_attention_2"
     dtype: str | None = "bfloat16"
@@ -275,6 +289,9 @@ class SweepConfig:
     train_first: list[list[str]] = field(default_factory=list)
     # The model the leaderboard's delta column is measured against.
     leaderboard_base: str | None = None
+    # Dry runs print one line per job (model, hub id, architecture, published NDCG@10, check, pixel budget)
+    # instead of every resolved value.
+    dry_run_summary: bool = False
 
 
 @dataclass

@@ -26,6 +26,15 @@ class ModuleStack(StrEnum):
     build = "build"  # built here from plain checkpoints (multi-vector projection, router)
 
 
+class CheckLevel(StrEnum):
+    """How far a model config has been verified (the README's model table and the dry run print it)."""
+
+    load_tested = "load_tested"  # its architecture, built tiny offline, loads through this very config (tests)
+    desk_checked = "desk_checked"  # its values compared with the published files; never loaded here
+    remote_code = "remote_code"  # desk-checked; its modelling code lives only on the Hub, so no offline test
+    fixture = "fixture"  # an offline fixture model, loaded by every test
+
+
 class DatasetFormat(StrEnum):
     """A dataset's layout on disk or on the Hub (dispatched in :mod:`vdr_exp.data.layouts`)."""
 

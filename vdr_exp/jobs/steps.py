@@ -199,7 +199,8 @@ def evaluate(
     """One evaluation, through the embedding cache when it is on (the key is computed from the weights now)."""
     key = ""
     if cache is not None:
-        settings = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}|{cfg.model.dtype}|{cfg.model.processor_kwargs}"
+        budget = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}" if cfg.model.use_pixel_budget else "own"
+        settings = f"{budget}|{cfg.model.dtype}|{cfg.model.processor_kwargs}|{cfg.model.truncate_dim}"
         # Tokenizer, chat template, processor and module configs change embeddings without touching weights.
         files = [content.small_files_digest(p) for _, p in loaded.family.local_paths(cfg.model)]
         key = embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")

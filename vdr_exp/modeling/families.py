@@ -65,7 +65,12 @@ def _single_vector(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict)
     if cfg.module_stack == ModuleStack.last_token:
         return _last_token_stack(cfg, model_kwargs, processor_kwargs)
     return SentenceTransformer(
-        cfg.path, trust_remote_code=cfg.trust_remote_code, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs
+        cfg.path,
+        trust_remote_code=cfg.trust_remote_code,
+        revision=cfg.revision,
+        truncate_dim=cfg.truncate_dim,
+        model_kwargs=model_kwargs,
+        processor_kwargs=processor_kwargs,
     )
 
 
@@ -90,6 +95,7 @@ def _multi_vector(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict):
         return MultiVectorEncoder(
             cfg.path,
             trust_remote_code=cfg.trust_remote_code,
+            revision=cfg.revision,
             model_kwargs=model_kwargs,
             processor_kwargs=processor_kwargs,
         )

@@ -60,6 +60,11 @@ def _check_local_path(cfg: ModelConfig, path_value: str, key: str = "model.path"
 
 
 def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
+    if cfg.unsupported:  # known from its published files: one clear line instead of a loader's traceback
+        raise ConfigError(
+            f"model {cfg.name} ({cfg.path}) cannot be loaded by Sentence Transformers as published: "
+            f"{cfg.unsupported} (set model.unsupported=null to try anyway)."
+        )
     family = FAMILIES[cfg.kind]
     for key, value in family.local_paths(cfg):
         _check_local_path(cfg, value, key)
@@ -67,7 +72,8 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
     attn = choose_attention(cfg.attn_implementation)
     log.info("attention backend: %s (requested %s)", attn, cfg.attn_implementation)
     model_kwargs = {"attn_implementation": attn, "dtype": cfg.dtype, **cfg.model_kwargs}
-    processor_kwargs = {**pixel_processor_kwargs(pixels), **cfg.processor_kwargs}
+    budget = pixel_processor_kwargs(pixels) if cfg.use_pixel_budget else {}
+    processor_kwargs = {**budget, **cfg.processor_kwargs}
     model = family.build(cfg, model_kwargs, processor_kwargs)
     if cfg.adapter:
         load_adapter(model, cfg.adapter)

@@ -22,8 +22,29 @@ RunConfig = TypeVar("RunConfig")
 log = logging.getLogger(__name__)
 
 
+def summary_line(composed: DictConfig, job: JobContext) -> str:
+    """One job in one line: model, hub id, architecture, published NDCG@10, check level, pixel budget."""
+    model, pixels = composed.model, composed.pixels
+    published = model.get("published_ndcg_at_10")
+    budget = f"pixels={pixels.name} ({pixels.min_pixels}..{pixels.max_pixels})"
+    fields = [
+        f"[dry run] job #{job.job_num if job.job_num is not None else 0}: {model.name}",
+        model.path or "(from a training run)",
+        model.get("architecture") or "architecture ?",
+        f"published NDCG@10 {published:.3f}" if published is not None else "published NDCG@10 -",
+        f"check={model.check}",
+        budget if model.get("use_pixel_budget", True) else "pixels=its own processor settings",
+    ]
+    if model.get("unsupported"):
+        fields.append(f"UNSUPPORTED as published: {model.unsupported}")
+    return " | ".join(str(f) for f in fields)
+
+
 def describe_job(composed: DictConfig, job: JobContext) -> str:
-    """The resolved values of one job, one ``key=value`` per line, for dry runs and logs."""
+    """The resolved values of one job, one ``key=value`` per line, for dry runs and logs; with
+    ``sweep.dry_run_summary`` one line (:func:`summary_line`)."""
+    if OmegaConf.select(composed, "sweep.dry_run_summary"):
+        return summary_line(composed, job)
     header = "[dry run] job" + (f" #{job.job_num}" if job.job_num is not None else "")
     header += f": {' '.join(redact.redact_overrides(job.overrides)) or '(no overrides)'}"
     tree = redact.redact_tree(OmegaConf.to_container(composed, resolve=True, enum_to_str=True))
