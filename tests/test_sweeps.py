@@ -52,7 +52,7 @@ def dry_run(tmp_path: Path, fixtures_root: Path, module: str, *overrides: str) -
 
 
 def test_compare_baselines_lists_the_recipe_table(tmp_path, fixture_paths):
-    jobs = dry_run(tmp_path, fixture_paths.root, "evaluate", "sweep=compare_baselines")
+    jobs = dry_run(tmp_path, fixture_paths.root, "evaluate", "sweep=compare_baselines", "sweep.dry_run_summary=false")
     assert [job["model.path"] for job in jobs] == RECIPE_TABLE_HUB_IDS
     assert {job["pixels.max_pixels"] for job in jobs} == {"360000"}
     assert {job["dataset.path"] for job in jobs} == {"tomaarsen/llamaindex-vdr-en-train-preprocessed"}
