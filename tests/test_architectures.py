@@ -63,6 +63,7 @@ def _load(name: str, path: Path, *extra: str):
     return models.load_model(cfg.model, cfg.pixels)
 
 
+@pytest.mark.slow  # about a minute: CI runs it (.ci/run), `make test` leaves it out
 @pytest.mark.parametrize("name", [n for n in NAMES if _native(n)])
 def test_each_native_architecture_loads_through_the_models_own_config(name, tiny_architectures):
     """Same module stack, dtype, attention, truncation and processor settings as the published model's config;
