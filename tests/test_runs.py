@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import pytrec_eval
 from entrypoints import only_run, run_entry, runs_in, store_client
 from mlflow.entities import LoggedModelStatus
@@ -160,3 +161,12 @@ def test_a_logged_demo_reads_one_line_per_event(demo):
     )
     warnings = [line for line in err.splitlines() if "Warning:" in line]
     assert len(warnings) == len(set(warnings)), warnings
+
+
+def test_mteb_reads_each_runs_result_file_back_with_the_logged_score(demo):
+    from mteb.results import TaskResult
+
+    _, run, run_dir = train_run(demo)
+    result = TaskResult.from_disk(run_dir / "mteb_results.json")
+    assert result.get_score() == pytest.approx(run.data.metrics["ndcg_at_10"], abs=1e-6)
+    assert result.languages == ["eng-Latn"]

@@ -11,6 +11,7 @@ from hydra.core.config_store import ConfigStore
 
 from vdr_exp.config.keys import flatten, keys_with
 from vdr_exp.config.schema import (
+    BenchmarkConfig,
     DatasetConfig,
     EvalConfig,
     EvaluateRunConfig,
@@ -59,6 +60,7 @@ def register_configs() -> None:
 
 
 __all__ = [
+    "BenchmarkConfig",
     "CheckLevel",
     "tracking_uri",
     "CONFIG_MODULE",

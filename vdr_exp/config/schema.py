@@ -158,6 +158,8 @@ class DatasetConfig:
     # page images plus a queries file; "beir": corpus/queries/qrels configs (ViDoRe, MTEB *_beir datasets).
     format: DatasetFormat = DatasetFormat.pairs
     path: str = MISSING
+    # Query languages as MTEB spells them (ISO 639-3 + script), written into each run's mteb_results.json.
+    languages: list[str] = field(default_factory=lambda: ["eng-Latn"])
     train_config: str = "train"
     eval_config: str = "eval"
     split: str = "train"
@@ -309,6 +311,17 @@ class PathsConfig:
     mined: str = MISSING
 
 
+@dataclass
+class BenchmarkConfig:
+    """A suite of MTEB tasks (``conf/benchmark/``); its tasks, datasets, revisions and main scores come from mteb."""
+
+    name: str = "none"
+    # An MTEB benchmark name ("ViDoRe(v1)", "ViDoRe(v2)", "ViDoRe(v3)"); null: no suite, evaluate ``dataset``.
+    suite: str | None = None
+    # Only these of the suite's task names; null: every public task.
+    tasks: list[str] | None = None
+
+
 # Roles of the top-level fields (dataclass metadata), read by vdr_exp.config.keys:
 #   section  - printed by dry runs (what decides the result)
 #   volatile - left out of the config fingerprint (where results are logged, how the job was launched)
@@ -326,6 +339,7 @@ class EvaluateRunConfig:
     paths: PathsConfig = field(default_factory=PathsConfig, metadata={"volatile": True, "location": True})
     reranker: RerankerConfig = field(default_factory=RerankerConfig, metadata=SECTION)
     eval: EvalConfig = field(default_factory=EvalConfig, metadata=SECTION)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig, metadata=SECTION)
     fixtures: FixturesConfig = field(default_factory=FixturesConfig, metadata={"location": True})
     sweep: SweepConfig = field(default_factory=SweepConfig, metadata={"section": True, "volatile": True})
     # The metric a sweeper optimises and the entry point returns (e.g. ndcg_at_5 for ViDoRe v1/v2).

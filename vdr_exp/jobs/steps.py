@@ -226,7 +226,11 @@ def log_evaluation(
     """Metrics (every width) on the open run; CSVs, TREC run, qrels and the MTEB-style result as artifacts."""
     paths = scoring.write_artifacts(result, out_dir)
     split = data.eval_split_name(cfg.dataset)
-    paths.append(mteb_results.write(out_dir / "mteb_results.json", result, task, split, dataset_revision="n/a"))
+    paths.append(
+        mteb_results.write(
+            out_dir / "mteb_results.json", result, task, split, dataset_revision="n/a", languages=cfg.dataset.languages
+        )
+    )
     mlflow.log_metrics(result.metrics_with_dims(prefix))
     for path in paths:
         mlflow.log_artifact(str(path), artifact_path=prefix.rstrip("_") or None)

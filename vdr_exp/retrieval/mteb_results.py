@@ -2,7 +2,8 @@
 
 Same keys as MTEB's per-task result files (``task_name``, ``dataset_revision``, ``scores`` per split with
 ``main_score`` = NDCG@10, ``hf_subset``, ``languages``, ``evaluation_time``), so results of your own
-documents sit next to public ViDoRe/MTEB numbers in the same tooling.
+documents sit next to public ViDoRe/MTEB numbers in the same tooling. ``mteb.results.TaskResult.from_disk``
+reads it back with the same main score (it averages over the languages listed, so the list is never empty).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def task_result(
     result: EvaluationResult, task_name: str, split: str, dataset_revision: str, languages: list[str] | None = None
 ) -> dict:
     scores = {**{k: round(float(v), 6) for k, v in sorted(result.metrics.items())}}
-    scores.update(main_score=scores["ndcg_at_10"], hf_subset="default", languages=languages or [])
+    scores.update(main_score=scores["ndcg_at_10"], hf_subset="default", languages=languages or ["eng-Latn"])
     return {
         "dataset_revision": dataset_revision,
         "task_name": task_name,
@@ -28,6 +29,13 @@ def task_result(
     }
 
 
-def write(path: Path, result: EvaluationResult, task_name: str, split: str, dataset_revision: str) -> Path:
-    path.write_text(json.dumps(task_result(result, task_name, split, dataset_revision), indent=2) + "\n")
+def write(
+    path: Path,
+    result: EvaluationResult,
+    task_name: str,
+    split: str,
+    dataset_revision: str,
+    languages: list[str] | None = None,
+) -> Path:
+    path.write_text(json.dumps(task_result(result, task_name, split, dataset_revision, languages), indent=2) + "\n")
     return path

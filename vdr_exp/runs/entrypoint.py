@@ -43,6 +43,12 @@ def summary_line(composed: DictConfig, job: JobContext) -> str:
 def describe_job(composed: DictConfig, job: JobContext) -> str:
     """The resolved values of one job, one ``key=value`` per line, for dry runs and logs; with
     ``sweep.dry_run_summary`` one line (:func:`summary_line`)."""
+    if OmegaConf.select(composed, "benchmark.suite"):
+        from vdr_exp.config import BenchmarkConfig
+        from vdr_exp.suites import mteb_tasks
+
+        suite = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), composed.benchmark))
+        return "\n".join([summary_line(composed, job), *mteb_tasks.describe(suite)])
     if OmegaConf.select(composed, "sweep.dry_run_summary"):
         return summary_line(composed, job)
     header = "[dry run] job" + (f" #{job.job_num}" if job.job_num is not None else "")
