@@ -349,6 +349,8 @@ class EvaluateRunConfig:
     # Sweeps skip jobs whose identical config already has a FINISHED run; force=true runs them anyway.
     force: bool = field(default=False, metadata={"volatile": True})
     run_name: str | None = field(default=None, metadata={"volatile": True})
+    # Each job's process on a GPU of its own (with hydra/launcher=joblib, n_jobs = number of GPUs).
+    gpu_per_job: bool = field(default=False, metadata={"volatile": True})
     run_kind: RunKind = RunKind.evaluate
 
 
