@@ -47,7 +47,10 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "vdr_exp/conf/train.yaml",
         "vdr_exp/conf/model/tiny_qwen3_vl.yaml",
         "vdr_exp/conf/paths/default.yaml",
+        "vdr_exp/conf/hydra/launcher/slurm.yaml",  # two folders deep
     } <= names
+    shipped = {n.removeprefix("vdr_exp/conf/") for n in names if n.startswith("vdr_exp/conf/") and n.endswith(".yaml")}
+    assert shipped == {str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
     assert "vdr_exp/sweeps/evaluate/sweep/offline_demo.yaml" in names
     assert not [n for n in names if n.startswith("tests/")]
     target = tmp_path_factory.mktemp("site")
