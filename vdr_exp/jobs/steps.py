@@ -6,6 +6,7 @@ Retrieval returns data (:mod:`vdr_exp.retrieval`); these steps are where it meet
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,8 @@ def _tags(cfg: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
         tags["sweep_params"] = " ".join(redact.redact_overrides(job.sweep_params.split()))
     if job.fingerprint:
         tags["config_fingerprint"] = job.fingerprint
+    if os.environ.get("SLURM_JOB_ID"):  # a cluster job: find its logs and accounting by this id
+        tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
     return tags
 
 
