@@ -61,7 +61,7 @@ def test_gallery_files_hold_every_row_and_nothing_is_written_when_disabled(tmp_p
     )
     assert [p.name for p in paths] == ["gallery.html", "gallery.png"]
     page = paths[0].read_text()
-    assert page.count('class="row"') == 2 and page.count("<img") == 2 * 3 and "not in top 100" in page
+    assert page.count('class="row"') == 2 and page.count("<img") == 2 * 3 and "not retrieved" in page
     assert Image.open(paths[1]).size[0] > 3 * 40
     assert gallery.write_gallery(per_query, rankings, _protocol(), tmp_path / "off", title="t", queries=0) == []
     assert not (tmp_path / "off").exists()

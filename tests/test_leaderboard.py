@@ -278,3 +278,32 @@ def test_size_plot_colours_families_keeps_labels_apart_and_points_from_base_to_f
     assert sorted(legend) == ["bge vl", "nomic embed", "qwen3 vl"]
     colours = {tuple(c.get_facecolor()[0]) for c in ax.collections if c.get_offsets().size}
     assert len(colours) == 3
+
+
+def test_a_model_read_back_from_its_training_run_loads_as_that_run_trained_it(store):
+    from vdr_exp.config import ModelConfig, ModelKind
+
+    run_id = store.run("tiny_mv", 0.3, kind="train", tags={"model_dir": "/m/mv"})
+    trained_with = {
+        "model.name": "tiny_mv", "model.kind": "multi_vector", "model.dtype": "bfloat16",
+        "model.attn_implementation": "eager", "model.use_pixel_budget": "False",
+    }  # fmt: skip
+    for key, value in trained_with.items():
+        store.client.log_param(run_id, key, value)
+    resolved = run_refs.resolve(RunRefConfig(run_id=run_id), store.client, "vdr")
+    model = ModelConfig(name="from_run", path="", dtype=None, attn_implementation=None)
+    run_refs.apply(model, resolved)
+    assert model.name == f"tiny_mv-ft-{run_id[:8]}" and model.kind == ModelKind.multi_vector
+    assert (model.dtype, model.attn_implementation, model.use_pixel_budget) == ("bfloat16", "eager", False)
+    named = ModelConfig(name="mine", path="", dtype="float32", attn_implementation="sdpa")
+    run_refs.apply(named, resolved)  # a config's own name and explicit dtype/attention stay
+    assert (named.name, named.dtype, named.attn_implementation) == ("mine", "float32", "sdpa")
+
+
+def test_the_width_pivot_keeps_a_model_whose_scores_are_all_missing(store):
+    import math
+
+    store.run("a", 0.8, dim=64, dims={64: 0.8, 32: 0.7})
+    store.run("b", math.nan, dim=64, dims={64: math.nan, 32: math.nan})
+    table = leaderboard.pivot(board_of(store, base="a"), base="a").set_index("model")
+    assert list(table.index) == ["a", "b"] and table.loc["b"].isna().all()

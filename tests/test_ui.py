@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-from vdr_exp.reports.ui_check import chromium
+pytest.importorskip("playwright", reason="the dev extra installs Playwright (make setup)")
+
+from vdr_exp.reports.ui_check import chromium  # noqa: E402 - after the skip: it imports Playwright
 
 pytestmark = pytest.mark.slow
 

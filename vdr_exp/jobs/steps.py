@@ -112,8 +112,17 @@ def _apply_model_ref(cfg: EvaluateRunConfig, composed: DictConfig) -> None:
     resolved = run_refs.resolve(cfg.model.from_run, tracking.client_for(cfg.tracking), cfg.tracking.experiment_name)
     run_refs.apply(cfg.model, resolved)
     cfg.model.from_run.run_id = resolved.run_id
-    for key in ("name", "dtype", "attn_implementation"):
+    for key in (
+        "name",
+        "dtype",
+        "attn_implementation",
+        "kind",
+        "module_stack",
+        "trust_remote_code",
+        "use_pixel_budget",
+    ):
         OmegaConf.update(composed, f"model.{key}", getattr(cfg.model, key))
+    OmegaConf.update(composed, "model.router", None)
     OmegaConf.update(composed, "model.from_run.run_id", resolved.run_id)
 
 

@@ -25,7 +25,7 @@ RELEVANT, OTHER = (30, 150, 60), (200, 200, 200)
 @dataclass(frozen=True)
 class Hit:
     doc_id: str
-    rank: int | None  # None: the relevant page is not in the retrieved top 100
+    rank: int | None  # None: the relevant page is not among the retrieved pages (eval.top_k)
     score: float | None
     relevant: bool
 
@@ -80,7 +80,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def _caption(hit: Hit) -> str:
-    where = f"#{hit.rank}" if hit.rank is not None else "not in top 100"
+    where = f"#{hit.rank}" if hit.rank is not None else "not retrieved (beyond eval.top_k)"
     score = f" {hit.score:.3f}" if hit.score is not None else ""
     return f"{where}{score} p{hit.doc_id}"
 

@@ -312,10 +312,11 @@ def pivot(board: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
     """NDCG@10 as model x width (full first, then widest to narrowest) with, given a base model, one
     ``Δ <width>`` column per width: each model's difference to the base at that width. One setting."""
     plain = board[board["kind"] != "reranked"]
-    table = plain.pivot_table(index="model", columns="width", values="ndcg_at_10", aggfunc="first", sort=False)
+    table = plain.pivot_table(
+        index="model", columns="width", values="ndcg_at_10", aggfunc="first", sort=False, dropna=False
+    )
     widths = sorted(table.columns, key=lambda w: -math.inf if w == "full" else -int(w))
-    table = table[widths]
-    table = table.loc[plain.loc[plain["width"] == "full", "model"].drop_duplicates()]  # leaderboard order
+    table = table[widths].reindex(plain.loc[plain["width"] == "full", "model"].drop_duplicates())  # board order
     if base is not None and base in table.index:
         for width in widths:
             table[f"Δ {width}"] = table[width] - table.loc[base, width]

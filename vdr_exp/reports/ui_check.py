@@ -93,6 +93,11 @@ class Browser:
         self.page.screenshot(path=str(path))
         return path
 
+    def row_text(self, run_name: str) -> str:
+        """All cells of the runs-table row of ``run_name`` (the grid splits a row into pinned and scrolled parts)."""
+        index = self.page.locator("[role=row]", has_text=run_name).first.get_attribute("row-index")
+        return "\n".join(self.page.locator(f"[role=row][row-index='{index}']").all_inner_texts())
+
     def close_assistant(self) -> None:
         """MLflow 3 opens an assistant panel beside every page; a screenshot is more useful without it."""
         close = self.page.get_by_role("button", name="Close")
@@ -155,7 +160,8 @@ def run_checks(client: MlflowClient, browser: Browser, ui: str, experiment: str)
     browser.screenshot("1_experiment_runs")
     shown = [n for n in names if n in text]
     checks.append(Check("every job of the latest sweep listed by its name", shown == names, ", ".join(shown)))
-    models = {n.rsplit(" (", 1)[0] for n in names if not n.endswith("(train)")}
+    # What the table shows: each evaluation's visible run name leads with a model no other row has.
+    models = {n.rsplit(" (", 1)[0] for n in shown if n.endswith("(evaluate)")}
     evaluated = [c for c in children if c.data.tags.get("run_kind") == "evaluate"]
     checks.append(Check("the evaluated models are told apart by name", len(models) == len(evaluated), f"{models}"))
     datasets = sorted({d.dataset.name for c in children for d in c.inputs.dataset_inputs})
@@ -166,7 +172,8 @@ def run_checks(client: MlflowClient, browser: Browser, ui: str, experiment: str)
     for run in trained[:1]:
         model_id = run.data.tags["logged_model_id"]
         model = client.get_logged_model(model_id)
-        checks.append(Check("Models column filled", f"\t{model.name}" in text or f"\n{model.name}" in text, model.name))
+        cells = browser.row_text(run.info.run_name)
+        checks.append(Check("Models column filled (training row)", model.name in cells.split("\n"), model.name))
         text = browser.open(f"{ui}/#/experiments/{eid}/runs/{run.info.run_id}?{TRAINING_VIEW}", run.info.run_name)
         browser.close_assistant()
         browser.screenshot("2_training_run")

@@ -102,9 +102,11 @@ def download(model_id: str, tracking: TrackingConfig) -> Path:
             f"could not download logged model {model_id} from the tracking server ({error}); check "
             "tracking.tracking_uri and that the server serves artifacts (mlflow server --serve-artifacts)."
         ) from None
-    if target.exists():  # another job downloaded it meanwhile
-        shutil.rmtree(partial, ignore_errors=True)
-    else:
+    try:
         partial.rename(target)
+    except OSError:  # another job downloaded it meanwhile (its copy is complete: renamed into place whole)
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (target / "MLmodel").is_file():
+            raise
     log.info("model %s downloaded to %s", model_id, target)
     return target / FLAVOR_DATA

@@ -15,7 +15,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from vdr_exp.config import ModelConfig, RunRefConfig, TrackingConfig
+from vdr_exp.config import ModelConfig, ModelKind, ModuleStack, RunRefConfig, TrackingConfig
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import logged_models, tracking
 
@@ -31,6 +31,8 @@ class ResolvedModel:
     base_name: str
     dtype: str | None
     attn_implementation: str | None
+    # The training run's other loading settings (its params, as text): kind, remote code, pixel budget.
+    settings: dict[str, str]
 
     @property
     def label(self) -> str:
@@ -61,6 +63,7 @@ def _resolved(run: Run) -> ResolvedModel:
         base_name=params.get("model.name") or tags.get("model_name", "model"),
         dtype=params.get("model.dtype"),
         attn_implementation=params.get("model.attn_implementation"),
+        settings={k.removeprefix("model."): v for k, v in params.items() if k in LOADING_PARAMS},
     )
 
 
@@ -113,11 +116,23 @@ def local_path(resolved: ResolvedModel, track: TrackingConfig) -> str:
     )
 
 
+LOADING_PARAMS = ("model.kind", "model.trust_remote_code", "model.use_pixel_budget")
+
+
 def apply(model: ModelConfig, resolved: ResolvedModel) -> None:
-    """The reference's settings on ``model``: its label (for the generic ``model=from_run``) and the training
-    run's dtype and attention where the config leaves them null, so it is compared like for like."""
+    """The reference's settings on ``model``: its label (for the generic ``model=from_run``), the training run's
+    dtype and attention where the config leaves them null, and how its saved model loads (multi-vector or not,
+    remote code, pixel budget), so it is compared like for like."""
     if model.name == "from_run":
         model.name = resolved.label
+    # A saved model holds its own module stack: multi-vector loads as such; single-vector and router as saved.
+    kind = resolved.settings.get("kind")
+    model.kind = ModelKind.multi_vector if kind == ModelKind.multi_vector else ModelKind.single_vector
+    model.module_stack = ModuleStack.saved
+    model.router = None
+    model.trust_remote_code = resolved.settings.get("trust_remote_code") == "True" or model.trust_remote_code
+    if resolved.settings.get("use_pixel_budget") == "False":
+        model.use_pixel_budget = False
     if model.dtype is None:
         model.dtype = resolved.dtype if resolved.dtype not in (None, "None") else "float32"
     if model.attn_implementation is None:
