@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("playwright", reason="the dev extra installs Playwright (make setup)")
 
-from vdr_exp.reports.ui_check import chromium  # noqa: E402 - after the skip: it imports Playwright
+from vdr_exp.reports.ui_check import chromium  # after the skip: it imports Playwright
 
 pytestmark = pytest.mark.slow
 
