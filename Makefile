@@ -13,7 +13,7 @@ MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup test fixtures demo ui ui-check lint format clean bench
+.PHONY: setup test fixtures demo ui ui-check server lint format clean bench
 
 setup: $(STAMP)
 
@@ -65,6 +65,14 @@ demo: setup
 ui: setup
 	$(PY) -m mlflow ui --backend-store-uri sqlite:///$(abspath $(OUTPUTS))/mlflow.db \
 		--default-artifact-root $(abspath $(OUTPUTS))/mlartifacts --host 127.0.0.1 --port $(or $(PORT),5000)
+
+# A team's tracking server (tracking=team): a database for runs, a folder or bucket for artifacts, served over HTTP
+# so no client needs the artifact store. DB defaults to a SQLite file; use PostgreSQL for a team.
+DB ?= sqlite:///$(abspath $(OUTPUTS))/server.db
+ARTIFACTS ?= $(abspath $(OUTPUTS))/server-artifacts
+server: setup
+	$(PY) -m mlflow server --backend-store-uri $(DB) --artifacts-destination $(ARTIFACTS) --serve-artifacts \
+		--host $(or $(HOST),127.0.0.1) --port $(or $(PORT),5000)
 
 # After `make demo`: Chromium (apt-get install chromium), driven by Playwright, checks the UI and saves screenshots.
 ui-check: setup

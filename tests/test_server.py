@@ -163,3 +163,37 @@ def test_a_teammate_evaluates_a_model_trained_elsewhere_through_the_server_alone
     for key in ("model.dtype", "model.attn_implementation"):
         assert evaluated.data.params[key] == trained.data.params[key]
     assert evaluated.data.metrics["ndcg_at_10"] == pytest.approx(trained.data.metrics["ndcg_at_10"], abs=1e-6)
+
+
+def test_make_server_serves_artifacts_for_tracking_team(tmp_path, fixture_paths):
+    """`make server` (what a team runs) answers, and a run with tracking=team sends its artifacts through it."""
+    root = Path(__file__).resolve().parents[1]
+    port = _free_port()
+    outputs = tmp_path / "server"
+    server = subprocess.Popen(
+        ["make", "-s", "-o", "setup", "server", f"PORT={port}", f"OUTPUTS={outputs}"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
+        env_uri = f"http://127.0.0.1:{port}"
+        os.environ["MLFLOW_TRACKING_URI"] = env_uri
+        try:
+            result = run_entry(
+                "vdr_exp.evaluate", ["experiment=offline_eval", "dataset.max_eval_rows=8", "tracking=team"],
+                tmp_path / "client", fixture_paths.root,
+            )  # fmt: skip
+        finally:
+            os.environ.pop("MLFLOW_TRACKING_URI")
+        assert result.returncode == 0, result.stderr[-3000:]
+        client = MlflowClient(tracking_uri=env_uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("vdr").experiment_id])
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server, not a client path
+        assert list((outputs / "server-artifacts").rglob("per_query.csv"))  # stored on the server's side
+        assert not (tmp_path / "client" / "mlartifacts").exists()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
