@@ -86,6 +86,7 @@ def test_remote_only_architectures_are_listed_as_such():
     assert all(_model_yaml(n)["check"] == CheckLevel.remote_code for n in remote_only)
 
 
+@pytest.mark.slow  # an entry-point run; CI runs it
 def test_the_comparison_dry_run_prints_one_line_per_model(tmp_path, fixture_paths):
     from entrypoints import run_entry
 

@@ -142,7 +142,9 @@ def test_dataset_split_fraction_is_checked():
 def test_key_lists_come_from_the_schema_roles():
     from vdr_exp.config import keys_with
 
-    assert set(keys_with("volatile")) == {"tracking", "paths", "sweep", "dry_run", "force", "run_name", "resume"}
+    assert set(keys_with("volatile")) == {
+        "tracking", "paths", "sweep", "dry_run", "force", "run_name", "resume", "gpu_per_job",
+    }  # fmt: skip
     assert set(keys_with("location")) == {"tracking", "paths", "fixtures"}
     assert set(keys_with("setting")) == {"dataset", "pixels", "eval.dims"}
     assert {"model", "dataset", "loss", "trainer", "mine", "eval"} <= set(keys_with("section"))

@@ -25,6 +25,7 @@ def _claim_in_a_fresh_process(args: tuple[list[str], str, multiprocessing.Barrie
     return result
 
 
+@pytest.mark.slow  # four spawned processes; CI runs it
 def test_each_worker_process_gets_its_own_gpu_and_a_surplus_worker_is_refused(tmp_path):
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:

@@ -209,6 +209,7 @@ def test_beir_missing_column_is_named(beir_folder, tmp_path):
         beir.load_beir(cfg)
 
 
+@pytest.mark.slow  # mining plus a training run (about 35 s); CI runs it
 def test_mine_writes_the_recipe_schema_and_trains(doc_folder, tmp_path, fixture_paths):
     out = tmp_path / "mined"
     overrides = [
