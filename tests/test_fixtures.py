@@ -79,6 +79,14 @@ def test_generation_is_seeded_and_deterministic():
     assert other["query"] != first["query"]
 
 
+def test_pages_rendered_by_worker_processes_are_byte_identical(monkeypatch):
+    spec = SyntheticSpec(train_rows=30, eval_rows=10, extra_rows=0, width=96, height=128, seed=3)
+    sequential = synthetic_dataset.generate_rows(spec)
+    monkeypatch.setattr(synthetic_dataset, "PARALLEL_FROM_PAGES", 1)
+    monkeypatch.setattr(synthetic_dataset.os, "cpu_count", lambda: 2)
+    assert synthetic_dataset.generate_rows(spec) == sequential
+
+
 def test_hard_negatives_share_layout_but_not_topic():
     import random
 

@@ -18,7 +18,7 @@ from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
 from vdr_exp.data import content
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
-from vdr_exp.modeling import models, reranking
+from vdr_exp.modeling import models, reranking, throughput
 from vdr_exp.retrieval import embedding_cache, mteb_results, scoring
 from vdr_exp.runs import redact, run_refs, tracking
 from vdr_exp.runs.job_context import JobContext, override_key
@@ -207,8 +207,10 @@ def evaluate(
     *,
     dims: list[int] | None,
     cache: embedding_cache.EmbeddingCache | None,
+    prefix: str = "",
 ) -> scoring.EvaluationResult:
-    """One evaluation, through the embedding cache when it is on (the key is computed from the weights now)."""
+    """One evaluation, through the embedding cache when it is on (the key is computed from the weights now).
+    Its encoding speed is logged under ``prefix`` (``base_`` for a training run's first evaluation)."""
     key = ""
     if cache is not None:
         budget = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}" if cfg.model.use_pixel_budget else "own"
@@ -226,6 +228,9 @@ def evaluate(
         cache=cache,
         model_key=key,
     )
+    if result.throughput:
+        mlflow.log_metrics({f"{prefix}{key}": value for key, value in result.throughput.items()})
+        mlflow.set_tag("accelerator", throughput.device_name(loaded.model.device))
     if cache is not None:
         mlflow.log_metrics({"embedding_cache_hits": cache.hits, "embedding_cache_misses": cache.misses})
         mlflow.set_tag("embedding_cache", "; ".join(cache.events))

@@ -227,7 +227,7 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
 
         # 1. The model as it comes, on the same protocol the final model will face (once per run).
         if resume is None or not resume.has_base:
-            base = steps.evaluate(cfg, loaded, protocol, dims=dims, cache=cache)
+            base = steps.evaluate(cfg, loaded, protocol, dims=dims, cache=cache, prefix="base_")
             steps.log_evaluation(base, cfg, protocol.name, out_dir / "base", prefix="base_")
             log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
 
@@ -244,7 +244,12 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
             protocol=protocol,
             loss=loss,
             out_dir=out_dir,
-            callbacks=[step_metrics.StepMetricsCallback(), guard, step_metrics.StopOnInterrupt()],
+            callbacks=[
+                step_metrics.StepMetricsCallback(),
+                guard,
+                step_metrics.StopOnInterrupt(),
+                step_metrics.TrainingThroughput(),
+            ],
         )
         trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
         guard.raise_if_diverged()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ from sentence_transformers import SentenceTransformer
 
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
+from vdr_exp.modeling import throughput
 from vdr_exp.retrieval.embedding_cache import EmbeddingCache
 from vdr_exp.retrieval.metrics import DIM_METRICS, HEADLINE, id_order, query_metrics, rank_with_id_order
 
@@ -27,6 +28,8 @@ class EvaluationResult:
     dim: int
     # Wall time of encoding and scoring (MTEB's evaluation_time).
     evaluation_seconds: float = 0.0
+    # Encoding speed of what was encoded here (not of cache hits): pages/s, queries/s, TFLOP/s, MFU, memory.
+    throughput: dict[str, float] = field(default_factory=dict)
 
     def metrics_with_dims(self, prefix: str = "") -> dict[str, float]:
         """Headline metrics plus ``<metric>_dim_<d>`` (ndcg, mrr, map, recall) for every evaluated width."""
@@ -113,12 +116,33 @@ def evaluate(
         options["convert_to_tensor"] = True
     queries = [protocol.queries[i] for i in query_ids]
     docs = [protocol.corpus[i] for i in doc_ids]
+    speed: dict[str, float] = {}
+
+    def timed(kind: str, count: int, encode):  # noqa: ANN001 - a thunk in, its value out
+        def run():
+            throughput.reset_peak_memory(model.device)
+            with throughput.Stopwatch(model.device) as watch, throughput.FlopMeter(model) as meter:
+                value = encode()
+            speed.update(
+                throughput.rates(
+                    f"encode_{kind}",
+                    seconds=watch.seconds,
+                    flops=meter.flops,
+                    device=model.device,
+                    items=(f"encode_{kind}", count),
+                )  # fmt: skip
+            )
+            return value
+
+        return run
+
+    encode_q = timed("queries", len(queries), lambda: model.encode_query(queries, **options))
+    encode_d = timed("pages", len(docs), lambda: _encode_documents(model, docs, options))
     if cache is not None and not multi_vector:
-        q = cache.get_or_encode(model_key, "query", queries, lambda: model.encode_query(queries, **options)).cpu()
-        d = cache.get_or_encode(model_key, "document", docs, lambda: _encode_documents(model, docs, options)).cpu()
+        q = cache.get_or_encode(model_key, "query", queries, encode_q).cpu()
+        d = cache.get_or_encode(model_key, "document", docs, encode_d).cpu()
     else:
-        q = model.encode_query(queries, **options)
-        d = _encode_documents(model, docs, options)
+        q, d = encode_q(), encode_d()
 
     dim_rows, per_query, rankings = [], None, None
     for width in widths:
@@ -132,7 +156,7 @@ def evaluate(
     qrels = {qid: protocol.qrels[qid] for qid in query_ids}
     elapsed = time.perf_counter() - started
     report = per_query_report(per_query, protocol)
-    return EvaluationResult(metrics, report, rankings, pd.DataFrame(dim_rows), qrels, full, elapsed)
+    return EvaluationResult(metrics, report, rankings, pd.DataFrame(dim_rows), qrels, full, elapsed, speed)
 
 
 def query_table(protocol: RetrievalProtocol, ranked_ids: dict[str, list[str]]) -> pd.DataFrame:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import mlflow
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from vdr_exp.errors import LossDiverged
+from vdr_exp.modeling import throughput
 from vdr_exp.runs import interrupts
 
 log = logging.getLogger(__name__)
@@ -96,3 +98,49 @@ class DivergenceGuard(TrainerCallback):
                 f"training diverged ({self.value}) at step {self.step} and was stopped; lower "
                 "trainer.learning_rate (or loss.scale), or check the data. No model was saved."
             )
+
+
+class TrainingThroughput(TrainerCallback):
+    """Seconds per optimizer step, training pages/s, TFLOP/s, MFU and peak GPU memory of the training loop,
+    logged once at the end (``train_s_per_step`` ...). The first step (compilation, allocator warm-up) is
+    reported apart as ``train_first_step_s`` and left out of the rates; step evaluations and checkpoint saves
+    fall between steps and are not counted."""
+
+    def __init__(self) -> None:
+        self.meter: throughput.FlopMeter | None = None
+        self.steps: list[tuple[float, float, int]] = []  # (seconds, flops, training images) per step
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.meter = throughput.FlopMeter(kwargs["model"]).__enter__()
+        throughput.reset_peak_memory(args.device)
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        throughput.synchronize(args.device)
+        self._start = (time.perf_counter(), self.meter.flops, self.meter.train_images)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        throughput.synchronize(args.device)
+        started, flops, images = self._start
+        self.steps.append((time.perf_counter() - started, self.meter.flops - flops, self.meter.train_images - images))
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.meter is not None:
+            self.meter.__exit__(None, None, None)
+        if not self.steps or not state.is_world_process_zero:
+            return
+        timed = self.steps[1:] or self.steps
+        seconds = sum(s for s, _, _ in timed)
+        metrics = throughput.rates(
+            "train", seconds=seconds, flops=sum(f for _, f, _ in timed), device=args.device,
+            items=("train_pages", sum(n for _, _, n in timed)),
+        )  # fmt: skip
+        metrics["train_s_per_step"] = seconds / len(timed)
+        metrics["train_first_step_s"] = self.steps[0][0]
+        mlflow.log_metrics(metrics)
+        mlflow.set_tag("accelerator", throughput.device_name(args.device))
+        log.info(
+            "training throughput: %.2f s/step, %.1f pages/s%s",
+            metrics["train_s_per_step"],
+            metrics["train_pages_per_s"],
+            f", MFU {metrics['train_mfu']:.1%}" if "train_mfu" in metrics else "",
+        )
