@@ -35,6 +35,18 @@ def test_offline_demo_training_run_finished_and_improved(demo):
     assert len(client.get_metric_history(run.info.run_id, "eval_ndcg_at_10")) >= 3
 
 
+def test_runs_log_how_fast_they_trained_and_encoded(demo):
+    _, run, _ = train_run(demo)
+    metrics = run.data.metrics
+    # Wall time per step includes fetching the batch, so it is never below the step's own compute time.
+    assert metrics["train_s_per_step"] >= metrics["train_compute_s_per_step"] > 0
+    assert metrics["train_pages_per_s"] > 0 and metrics["train_tflops_per_s"] > 0
+    for prefix in ("base_", ""):
+        assert metrics[f"{prefix}encode_pages_per_s"] > 0 and metrics[f"{prefix}encode_queries_per_s"] > 0
+    assert "train_mfu" not in metrics  # a CPU has no known peak: no made-up utilisation
+    assert run.data.tags["accelerator"] == "cpu"
+
+
 def test_demo_training_run_records_config_tags_and_artifacts(demo):
     client, run, run_dir = train_run(demo)
     tags, params = run.data.tags, run.data.params

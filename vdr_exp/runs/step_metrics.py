@@ -102,13 +102,20 @@ class DivergenceGuard(TrainerCallback):
 
 class TrainingThroughput(TrainerCallback):
     """Seconds per optimizer step, training pages/s, TFLOP/s, MFU and peak GPU memory of the training loop,
-    logged once at the end (``train_s_per_step`` ...). The first step (compilation, allocator warm-up) is
-    reported apart as ``train_first_step_s`` and left out of the rates; step evaluations and checkpoint saves
-    fall between steps and are not counted."""
+    logged once at the end.
+
+    ``train_s_per_step`` is the wall time from one step's end to the next: it includes fetching and collating
+    the batch (image decoding and preprocessing on the CPU), which the trainer does before a step begins.
+    ``train_compute_s_per_step`` is the step alone (forward, backward, optimizer); the gap between the two is
+    time the accelerator waits for data. The first step (allocator warm-up, kernel selection) is reported
+    apart as ``train_first_step_s``; an interval holding a step evaluation or a checkpoint save is left out.
+    """
 
     def __init__(self) -> None:
         self.meter: throughput.FlopMeter | None = None
-        self.steps: list[tuple[float, float, int]] = []  # (seconds, flops, training images) per step
+        # (compute seconds, wall seconds or None, flops, training images) per step
+        self.steps: list[tuple[float, float | None, float, int]] = []
+        self._last_end: float | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self.meter = throughput.FlopMeter(kwargs["model"]).__enter__()
@@ -120,8 +127,16 @@ class TrainingThroughput(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         throughput.synchronize(args.device)
+        now = time.perf_counter()
         started, flops, images = self._start
-        self.steps.append((time.perf_counter() - started, self.meter.flops - flops, self.meter.train_images - images))
+        wall = now - self._last_end if self._last_end is not None else None
+        self.steps.append((now - started, wall, self.meter.flops - flops, self.meter.train_images - images))
+        self._last_end = now
+
+    def _interrupted(self, *args: object, **kwargs: object) -> None:
+        self._last_end = None  # the next interval holds an evaluation or a save: not a training step's time
+
+    on_evaluate = on_save = _interrupted
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if self.meter is not None:
@@ -129,18 +144,25 @@ class TrainingThroughput(TrainerCallback):
         if not self.steps or not state.is_world_process_zero:
             return
         timed = self.steps[1:] or self.steps
-        seconds = sum(s for s, _, _ in timed)
+        walled = [step for step in timed if step[1] is not None] or timed
+        wall = sum(w if w is not None else c for c, w, _, _ in walled)
         metrics = throughput.rates(
-            "train", seconds=seconds, flops=sum(f for _, f, _ in timed), device=args.device,
-            items=("train_pages", sum(n for _, _, n in timed)),
+            "train", seconds=wall, flops=sum(f for _, _, f, _ in walled), device=args.device,
+            items=("train_pages", sum(n for _, _, _, n in walled)),
         )  # fmt: skip
-        metrics["train_s_per_step"] = seconds / len(timed)
+        compute = sum(c for c, _, _, _ in timed)
+        peak = throughput.peak_flops(args.device)
+        if peak:
+            metrics["train_compute_mfu"] = sum(f for _, _, f, _ in timed) / max(compute, 1e-9) / peak
+        metrics["train_s_per_step"] = wall / len(walled)
+        metrics["train_compute_s_per_step"] = compute / len(timed)
         metrics["train_first_step_s"] = self.steps[0][0]
         mlflow.log_metrics(metrics)
         mlflow.set_tag("accelerator", throughput.device_name(args.device))
         log.info(
-            "training throughput: %.2f s/step, %.1f pages/s%s",
+            "training throughput: %.2f s/step (%.2f s computing), %.1f pages/s%s",
             metrics["train_s_per_step"],
+            metrics["train_compute_s_per_step"],
             metrics["train_pages_per_s"],
             f", MFU {metrics['train_mfu']:.1%}" if "train_mfu" in metrics else "",
         )
