@@ -4,15 +4,18 @@ stopped by the test; jobs go through sbatch as a job array and land as children 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from entrypoints import run_entry, runs_in
+from entrypoints import run_entry, runs_in, start_entry, store_client
 
 from vdr_exp.fixtures import slurm_cluster
+from vdr_exp.jobs.train import last_complete_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +60,50 @@ def test_a_sweep_submitted_through_sbatch_finishes_under_one_parent_like_a_local
     for model in ("tiny_qwen3_vl", "tiny_qwen3_vl_4x"):
         on_slurm, here = (b[b["width"] == "full"].loc[model, "ndcg_at_10"] for b in boards)
         assert on_slurm == pytest.approx(here, abs=1e-6)
+
+
+def _running_training(workdir: Path, deadline: float):
+    """The sweep's training run once it has a complete checkpoint (then preempting it loses nothing saved)."""
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:  # the launcher may still be creating the store's tables
+            runs = [r for r in runs_in(workdir, "train") if r.info.status == "RUNNING"]
+        except Exception:  # noqa: BLE001
+            continue
+        if runs and last_complete_checkpoint(Path(runs[0].data.tags["run_dir"]) / "checkpoints") is not None:
+            return runs[0]
+    raise AssertionError("the training job never saved a checkpoint")
+
+
+def test_a_preempted_training_job_is_requeued_and_finishes_its_own_run_like_an_uninterrupted_one(
+    cluster, tmp_path, fixture_paths, monkeypatch
+):
+    monkeypatch.setenv("SLURM_CONF", cluster["SLURM_CONF"])
+    monkeypatch.setenv("VDR_EXP_VENV", sys.prefix)
+    training = ["experiment=offline_demo", "trainer.save_strategy=steps"]
+    launcher = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1"]
+    sweep = start_entry("vdr_exp.train", ["-m", *training, *launcher], tmp_path / "slurm", fixture_paths.root)
+    try:
+        time.sleep(5)  # the launcher creates the store first
+        first = _running_training(tmp_path / "slurm", time.time() + 300)
+        job = first.data.tags["slurm_job_id"]
+        # What SLURM sends on preemption; submitit's own test helper (SlurmJob._interrupt) does the same.
+        subprocess.run(["scancel", "--signal=TERM", job], check=True, env={**cluster, "PATH": "/usr/bin:/bin"})
+        assert sweep.wait(timeout=600) == 0, (tmp_path / "slurm" / "stderr.txt").read_text()[-3000:]
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    (run,) = runs_in(tmp_path / "slurm", "train")  # one run: the requeued job went on with the same one
+    assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
+    assert run.data.tags["slurm_job_id"] == job and run.data.tags["preempted"].startswith("step ")
+    assert "checkpoint-" in run.data.tags["resumed_from"] and "error" not in run.data.tags
+    steps = sorted(m.step for m in store_client(tmp_path / "slurm").get_metric_history(run.info.run_id, "train_loss"))
+    assert steps[-1] == 64 and len(set(steps)) == len(steps)  # one loss history, continued
+
+    local = run_entry("vdr_exp.train", training, tmp_path / "local", fixture_paths.root)
+    assert local.returncode == 0, local.stderr[-3000:]
+    (uninterrupted,) = runs_in(tmp_path / "local", "train")
+    assert run.data.metrics["ndcg_at_10"] == pytest.approx(uninterrupted.data.metrics["ndcg_at_10"], abs=1e-6)
 
 
 def test_the_cluster_stops_and_leaves_no_daemon_running(tmp_path):

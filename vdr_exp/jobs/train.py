@@ -25,7 +25,7 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.jobs import steps
 from vdr_exp.modeling import losses, models, reranking
 from vdr_exp.modeling.families import Family
-from vdr_exp.runs import console, logged_models, step_metrics, tracking
+from vdr_exp.runs import console, logged_models, preemption, step_metrics, tracking
 from vdr_exp.runs.job_context import JobContext
 
 if TYPE_CHECKING:
@@ -205,8 +205,20 @@ def _save(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path) -> str
     return None
 
 
+def _requeued_resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint | None:
+    """After a SLURM requeue: the preempted run to continue, if it saved a checkpoint (else a fresh start)."""
+    earlier = preemption.requeued_run(cfg.tracking, job.fingerprint)
+    if earlier is None:
+        return None
+    try:
+        return resume_point(dataclasses.replace(cfg, resume=earlier), job)
+    except ConfigError as error:
+        log.warning("requeued job: not resuming run %s (%s); starting a new run", earlier, error)
+        return None
+
+
 def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
-    resume = resume_point(cfg, job) if cfg.resume else None
+    resume = resume_point(cfg, job) if cfg.resume else _requeued_resume_point(cfg, job)
     if resume is not None:  # continue in the interrupted run's folder and MLflow run
         job = dataclasses.replace(job, out_dir=resume.out_dir)
         log.info("resuming run %s from %s", resume.run_id, resume.checkpoint)
@@ -236,6 +248,7 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
             models.apply_lora(model, cfg.model.lora)
         mlflow.log_metric("trainable_params", models.trainable_parameters(model))
         guard = step_metrics.DivergenceGuard()
+        preempted = step_metrics.CheckpointOnPreemption()
         trainer = _trainer(
             cfg,
             model,
@@ -249,9 +262,13 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
                 guard,
                 step_metrics.StopOnInterrupt(),
                 step_metrics.TrainingThroughput(),
+                preempted,
             ],
         )
         trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+        if preempted.signum is not None:
+            mlflow.set_tag("preempted", f"step {preempted.step}")
+        preempted.raise_if_preempted()
         guard.raise_if_diverged()
         model_id = _save(cfg, model, out_dir)
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import flatten, keys_with
 from vdr_exp.errors import ConfigError, VdrError
-from vdr_exp.runs import completed, console, job_context, redact
+from vdr_exp.runs import completed, console, interrupts, job_context, redact
 from vdr_exp.runs.job_context import JobContext
 
 RunConfig = TypeVar("RunConfig")
@@ -181,6 +181,15 @@ def run_job(
         job = import_job()
         _quiet_datasets()
         metrics = job(cfg, composed, context)
+    except interrupts.Terminated as stop:
+        from vdr_exp.runs import preemption
+
+        # A SLURM preemption: the checkpoint is saved and the run ended KILLED. Requeued, the job resumes it;
+        # exiting without a result keeps the launcher (submitit) waiting for that second start.
+        if isinstance(stop, preemption.Preempted) and preemption.requeue():
+            print(f"preempted: {stop}; requeued", file=sys.stderr)
+            raise SystemExit(0) from None
+        raise
     except VdrError as error:
         print(f"error: {error}", file=sys.stderr)  # once; the run's `error` tag and error.txt hold it too
         if context.job_num is None:

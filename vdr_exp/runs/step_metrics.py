@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
+from types import FrameType
 
 import mlflow
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from vdr_exp.errors import LossDiverged
 from vdr_exp.modeling import throughput
-from vdr_exp.runs import interrupts
+from vdr_exp.runs import interrupts, preemption
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +169,37 @@ class TrainingThroughput(TrainerCallback):
             metrics["train_pages_per_s"],
             f", MFU {metrics['train_mfu']:.1%}" if "train_mfu" in metrics else "",
         )
+
+
+class CheckpointOnPreemption(TrainerCallback):
+    """While training under SLURM, SIGTERM/SIGUSR2 are noted instead of ending the process; at the end of the
+    step in flight the trainer saves a checkpoint and stops. ``signum`` and ``step`` say what happened."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.step = 0
+        self._previous: dict[int, object] = {}
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            log.warning("%s received: checkpointing after this step, then requeueing", signal.Signals(signum).name)
+        self.signum = signum
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if preemption.on_slurm() and threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._note) for sig in preemption.SIGNALS}
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.signum is not None:
+            control.should_save = True
+            control.should_training_stop = True
+            self.step = state.global_step
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def raise_if_preempted(self) -> None:
+        if self.signum is not None:
+            raise preemption.Preempted(self.step, self.signum)
