@@ -309,6 +309,7 @@ class PathsConfig:
     page_cache: str = MISSING
     leaderboards: str = MISSING
     mined: str = MISSING
+    mteb_results: str = MISSING
 
 
 @dataclass
@@ -320,6 +321,22 @@ class BenchmarkConfig:
     suite: str | None = None
     # Only these of the suite's task names; null: every public task.
     tasks: list[str] | None = None
+    # Only these subsets (languages as mteb names them: english, french, ...) of multilingual tasks; null: all.
+    subsets: list[str] | None = None
+    # Task name -> a local folder in the task's Hub layout, loaded by mteb in place of the Hub id (a mirror on
+    # a cluster without Hub access, or the offline miniatures).
+    local_paths: dict[str, str] = field(default_factory=dict)
+    # Build the offline miniature of each task (vdr_exp.fixtures.mini_vidore) under fixtures.root and use it.
+    fixture: bool = False
+    # MTEB's result layout is written here: <results_dir>/results/<model>/<revision>/<TaskName>.json.
+    results_dir: str = "${paths.mteb_results}"
+    # The suite pivot with one column per task and language subset (v2/v3) instead of one per task.
+    by_language: bool = False
+
+    @property
+    def active(self) -> bool:
+        """A suite run rather than one dataset's evaluation."""
+        return bool(self.suite or self.tasks)
 
 
 # Roles of the top-level fields (dataclass metadata), read by vdr_exp.config.keys:

@@ -96,12 +96,6 @@ def _to_object(composed: DictConfig, schema: type, primary: str):
 def load_evaluate_config(composed: DictConfig) -> EvaluateRunConfig:
     cfg = _to_object(composed, EvaluateRunConfig, "evaluate")
     _check(cfg)
-    if cfg.benchmark.suite and not cfg.dry_run:
-        raise ConfigError(
-            f"benchmark={cfg.benchmark.name}: running an MTEB suite end to end is not built yet (only "
-            f"`benchmark={cfg.benchmark.name} dry_run=true`, which lists its tasks, datasets and revisions). "
-            "Meanwhile evaluate one BEIR-layout task (ViDoRe v1) with dataset=beir dataset.path=<its dataset path>."
-        )
     return cfg
 
 

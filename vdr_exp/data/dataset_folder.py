@@ -21,9 +21,9 @@ from vdr_exp.data import content
 from vdr_exp.errors import InputError
 
 
-def card(config_names: list[str], body: str) -> str:
+def card(config_names: list[str], body: str, split: str = "train") -> str:
     configs = "\n".join(
-        f"- config_name: {name}\n  data_files:\n  - split: train\n    path: data/{name}-*.parquet"
+        f"- config_name: {name}\n  data_files:\n  - split: {split}\n    path: data/{name}-*.parquet"
         for name in config_names
     )
     return f"---\nconfigs:\n{configs}\n---\n{body.strip()}\n"
@@ -48,7 +48,12 @@ def check_replaceable(out_dir: Path, key: str, own_files: tuple[str, ...] = ()) 
 
 
 def write_dataset_folder(
-    out_dir: Path, configs: Mapping[str, Dataset], body: str, *, extra_files: Mapping[str, str] | None = None
+    out_dir: Path,
+    configs: Mapping[str, Dataset],
+    body: str,
+    *,
+    extra_files: Mapping[str, str] | None = None,
+    split: str = "train",
 ) -> Path:
     """Build the folder beside ``out_dir`` and swap it in: readers see the old dataset or the new one, never a
     half-written one, and an earlier dataset is only replaced once the new one is complete. Refuses (before
@@ -60,7 +65,7 @@ def write_dataset_folder(
         (staging / "data").mkdir()
         for name, rows in configs.items():
             rows.to_parquet(str(staging / "data" / f"{name}-00000-of-00001.parquet"))
-        (staging / "README.md").write_text(card(list(configs), body))
+        (staging / "README.md").write_text(card(list(configs), body, split))
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text)
         (staging / MARKER).write_text(json.dumps({"configs": list(configs)}) + "\n")

@@ -15,6 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def run_evaluation(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
+    if cfg.benchmark.active:  # a suite of MTEB tasks instead of one dataset
+        from vdr_exp.suites import runner
+
+        return runner.run_suite(cfg, composed, job)
     with steps.start_run(cfg, composed, job):
         steps.log_config(composed, job.out_dir)
         steps.prepare_fixtures(cfg)

@@ -43,11 +43,12 @@ def summary_line(composed: DictConfig, job: JobContext) -> str:
 def describe_job(composed: DictConfig, job: JobContext) -> str:
     """The resolved values of one job, one ``key=value`` per line, for dry runs and logs; with
     ``sweep.dry_run_summary`` one line (:func:`summary_line`)."""
-    if OmegaConf.select(composed, "benchmark.suite"):
+    if OmegaConf.select(composed, "benchmark.suite") or OmegaConf.select(composed, "benchmark.tasks"):
         from vdr_exp.config import BenchmarkConfig
         from vdr_exp.suites import mteb_tasks
 
-        suite = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), composed.benchmark))
+        values = OmegaConf.to_container(composed.benchmark, resolve=True)
+        suite = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), values))
         return "\n".join([summary_line(composed, job), *mteb_tasks.describe(suite)])
     if OmegaConf.select(composed, "sweep.dry_run_summary"):
         return summary_line(composed, job)
@@ -202,6 +203,8 @@ def run_job(
 
 
 def _optimized(metrics: dict[str, float], name: str) -> float | None:
+    if name not in metrics and "main_score" in metrics:  # a benchmark suite: its own main score is what it ranks by
+        return metrics["main_score"]
     if metrics and name not in metrics:
         log.warning("optimized_metric=%s is not among this job's metrics (%s)", name, ", ".join(sorted(metrics)))
     return metrics.get(name)

@@ -128,6 +128,9 @@ class MlflowParentRun(Callback):
 
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
         track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
+        if OmegaConf.select(config, "benchmark.suite") or OmegaConf.select(config, "benchmark.tasks"):
+            self._suite_board(config, track)
+            return
         try:
             board = leaderboard.for_parent_run(
                 track,
@@ -140,6 +143,18 @@ class MlflowParentRun(Callback):
             leaderboard.print_board(board, sweep.leaderboard_base)
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
+        self._log_summary()
+        self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
+        self._end("FINISHED")
+
+    def _suite_board(self, config: DictConfig, track: TrackingConfig) -> None:
+        """A benchmark over several models: one suite pivot (models x tasks) for the whole sweep."""
+        from vdr_exp.suites import report
+
+        name = str(OmegaConf.select(config, "benchmark.name"))
+        report.write_for_root(
+            track, self.parent_run_id, name=name, out_dir=Path(OmegaConf.select(config, "paths.leaderboards"))
+        )
         self._log_summary()
         self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
         self._end("FINISHED")

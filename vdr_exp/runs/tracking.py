@@ -148,11 +148,14 @@ def tracked_run(
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
     resume_run_id: str | None = None,
+    *,
+    nested: bool = False,
 ) -> Iterator[str]:
     """Start a run and always end it: FINISHED, FAILED (with the error recorded) or KILLED on Ctrl-C.
 
     With ``parent_run_id`` (a sweep's parent) the run is its child: MLflow's UI nests it under the parent.
     With ``resume_run_id`` an earlier run is reopened, so a resumed training continues the same run.
+    ``nested`` opens a child of the run that is active in this process (a suite's task runs).
     """
     experiment_id = ensure_experiment(client_for(cfg), cfg)
     mlflow.set_tracking_uri(tracking_uri(cfg))
@@ -163,7 +166,11 @@ def tracked_run(
         run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
     else:
         run = mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags=dict(tags), parent_run_id=parent_run_id
+            experiment_id=experiment_id,
+            run_name=run_name,
+            tags=dict(tags),
+            parent_run_id=parent_run_id,
+            nested=nested,
         )
     where = redact.redact_uri(tracking_uri(cfg))
     log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, where)

@@ -50,30 +50,54 @@ def _spec(task: object) -> TaskSpec:
     )
 
 
-def suite_tasks(cfg: BenchmarkConfig) -> tuple[list[TaskSpec], list[TaskSpec]]:
-    """(tasks to run, private tasks left out) of ``cfg.suite``, optionally only ``cfg.tasks``; a clear error
-    naming the valid choices for an unknown suite or task."""
+@dataclass(frozen=True)
+class Selection:
+    """What a ``benchmark=`` config selects: tasks to run, private tasks left out, and names mteb does not
+    know (each becomes a FAILED child of a real run, so the rest of the suite still runs)."""
+
+    run: list[TaskSpec]
+    private: list[TaskSpec]
+    unknown: dict[str, str]  # name -> the one-line error, listing the valid names
+
+
+VIDORE_SUITES = ("ViDoRe(v1)", "ViDoRe(v2)", "ViDoRe(v3)")
+
+
+def suite_tasks(cfg: BenchmarkConfig) -> Selection:
+    """The tasks of ``cfg.suite`` (optionally only ``cfg.tasks``), or with no suite the named ``cfg.tasks`` of
+    any ViDoRe suite; a clear error naming the valid suites for an unknown suite."""
     import mteb
 
-    try:
-        benchmark = mteb.get_benchmark(cfg.suite)
-    except (KeyError, ValueError):
-        names = sorted(b.name for b in mteb.get_benchmarks() if "vidore" in b.name.lower())
-        raise ConfigError(f"benchmark.suite={cfg.suite!r} is not an MTEB benchmark; ViDoRe suites: {names}.") from None
-    specs = [_spec(task) for task in benchmark.tasks]
+    suites = [cfg.suite] if cfg.suite else list(VIDORE_SUITES)
+    specs: list[TaskSpec] = []
+    for suite in suites:
+        try:
+            benchmark = mteb.get_benchmark(suite)
+        except (KeyError, ValueError):
+            names = sorted(b.name for b in mteb.get_benchmarks() if "vidore" in b.name.lower())
+            raise ConfigError(f"benchmark.suite={suite!r} is not an MTEB benchmark; ViDoRe suites: {names}.") from None
+        specs += [_spec(task) for task in benchmark.tasks if task.metadata.name not in {s.name for s in specs}]
+    unknown: dict[str, str] = {}
     if cfg.tasks:
         known = {s.name for s in specs}
-        unknown = [t for t in cfg.tasks if t not in known]
-        if unknown:
-            raise ConfigError(f"benchmark.tasks: {unknown} not in {cfg.suite}; valid task names: {sorted(known)}.")
+        where = cfg.suite or " / ".join(VIDORE_SUITES)
+        for name in cfg.tasks:
+            if name not in known:
+                unknown[name] = (
+                    f"benchmark.tasks: {name!r} is not a task of {where}; valid task names: {sorted(known)}."
+                )
         specs = [s for s in specs if s.name in set(cfg.tasks)]
-    return [s for s in specs if s.public], [s for s in specs if not s.public]
+    return Selection([s for s in specs if s.public], [s for s in specs if not s.public], unknown)
 
 
 def describe(cfg: BenchmarkConfig) -> list[str]:
     """Dry-run lines: every task the suite runs, with dataset path and revision, then the private ones."""
-    run, private = suite_tasks(cfg)
-    lines = [f"[dry run] benchmark {cfg.name}: {cfg.suite}, {len(run)} public tasks"]
-    lines += [f"  task {spec.line()}" for spec in run]
-    lines += [f"  not run (private on the MTEB leaderboard): {spec.name}" for spec in private]
+    chosen = suite_tasks(cfg)
+    lines = [f"[dry run] benchmark {cfg.name}: {cfg.suite or 'ViDoRe tasks'}, {len(chosen.run)} public tasks"]
+    lines += [f"  task {spec.line()}" for spec in chosen.run]
+    lines += [
+        f"    from local folder {cfg.local_paths[spec.name]}" for spec in chosen.run if spec.name in cfg.local_paths
+    ]
+    lines += [f"  not run (private on the MTEB leaderboard): {spec.name}" for spec in chosen.private]
+    lines += [f"  error: {message}" for message in chosen.unknown.values()]
     return lines
