@@ -92,6 +92,20 @@ def test_the_offline_suite_runs_end_to_end_and_mteb_reads_back_the_same_main_sco
     assert list(board.columns)[-1] == "mean" and len(board.columns) == 4
     assert (tmp_path / "outputs" / "leaderboards" / "offline_vidore_suite.png").stat().st_size > 10_000
 
+    # The same pivot from the store, by language, through the leaderboard command.
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [sys.executable, "-m", "vdr_exp.leaderboard", "--tracking-uri", uri, "--suite", "--parent", "latest"]
+    done = subprocess.run(
+        [*command, "--by-language", "--out-dir", str(tmp_path / "cli")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_language = pd.read_csv(tmp_path / "cli" / "offline_vidore_suite.csv", index_col="model")
+    assert "Vidore3FinanceEnRetrieval/french" in by_language.columns
+    assert by_language["mean"].to_dict() == pytest.approx(board["mean"].to_dict(), abs=1e-6)
+
 
 @pytest.mark.slow
 def test_bad_tasks_fail_alone_with_one_line_each_and_the_rest_of_the_suite_runs(tmp_path, fixture_paths, miniatures):
@@ -133,3 +147,24 @@ def test_bad_tasks_fail_alone_with_one_line_each_and_the_rest_of_the_suite_runs(
         ("Vidore2ESGReportsRetrieval", "FAILED"),
         ("VidoreNope", "FAILED"),
     }
+
+
+def test_compressed_pages_encode_like_decoded_ones_chunk_by_chunk(miniatures, fixture_paths, monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    from vdr_exp.data.pages import StoredPage
+    from vdr_exp.retrieval import scoring
+
+    loaded = load_task("VidoreArxivQARetrieval", local_path=str(miniatures["VidoreArxivQARetrieval"]))
+    protocol, _ = loaded.subsets["default"]
+    page = next(iter(protocol.corpus.values()))
+    assert isinstance(page, StoredPage) and page.size == (124, 176)  # from the header, nothing decoded
+    decoded = type(protocol)(
+        protocol.name, protocol.queries, {k: v.image() for k, v in protocol.corpus.items()}, protocol.qrels
+    )
+    model = SentenceTransformer(str(fixture_paths.tiny_model), device="cpu")
+    monkeypatch.setattr(scoring, "DECODE_CHUNK", 7)  # several chunks, the last one short
+    streamed = scoring.evaluate(model, protocol, batch_size=8)
+    whole = scoring.evaluate(model, decoded, batch_size=8)
+    assert streamed.metrics == pytest.approx(whole.metrics, abs=1e-6)
+    assert streamed.rankings.equals(whole.rankings)

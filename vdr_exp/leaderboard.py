@@ -57,6 +57,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=leaderboards, help=f"default: {leaderboards}")
     parser.add_argument("--no-log", action="store_true", help="do not log the outputs to the parent run")
     parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="the benchmark suite pivot of --parent (models x tasks and the suite mean; CSV, Markdown, heatmap)",
+    )
+    parser.add_argument("--by-language", action="store_true", help="with --suite: one column per task and language")
+    parser.add_argument(
         "--compare",
         nargs=2,
         metavar=("RUN_A", "RUN_B"),
@@ -98,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             picked = client.get_run(parent)
             started = datetime.fromtimestamp(picked.info.start_time / 1000)
             print(f"--parent latest: run {parent} ({picked.info.run_name}, started {started:%Y-%m-%d %H:%M:%S})")
+        if args.suite:
+            return _suite(client, args, parent)
         run_filter = RunFilter(
             experiment=args.experiment,
             parent_run_id=parent,
@@ -115,6 +123,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print_board((board, written), args.base)
     return 0
+
+
+def _suite(client: object, args: argparse.Namespace, parent: str | None) -> int:
+    from vdr_exp.suites import report
+
+    if not parent:
+        raise LeaderboardError("--suite needs --parent (a benchmark run or a benchmark sweep's parent, or 'latest')")
+    name = args.name or sweep_name_or(client, parent)
+    files = report.write_for_root(
+        client, args.experiment, parent, name=name, out_dir=args.out_dir, by_language=args.by_language
+    )
+    if files is None:
+        raise LeaderboardError(f"no FINISHED benchmark task runs under run {parent}")
+    return 0
+
+
+def sweep_name_or(client: object, parent: str) -> str:
+    """The benchmark's name, from the parent run or, for a sweep's parent, from one of its task runs."""
+    from vdr_exp.runs.tracking import tag_equals
+
+    run = client.get_run(parent)
+    if run.data.tags.get("benchmark"):
+        return run.data.tags["benchmark"]
+    child = client.search_runs([run.info.experiment_id], tag_equals("suite_root", parent), max_results=1)
+    return child[0].data.tags.get("benchmark", parent[:8]) if child else parent[:8]
 
 
 if __name__ == "__main__":

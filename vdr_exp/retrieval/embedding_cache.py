@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import xxhash
 
+from vdr_exp.data.pages import StoredPage
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,8 @@ def inputs_fingerprint(items: Sequence[Any]) -> str:
     for item in items:
         if isinstance(item, str):
             digest.update(b"t" + item.encode())
+        elif isinstance(item, StoredPage):  # a compressed page: its file bytes, without decoding it
+            digest.update(b"p" + xxhash.xxh3_128_digest(item.data))
         elif hasattr(item, "tobytes"):
             digest.update(f"i{item.mode}{item.size}".encode())
             digest.update(item.tobytes())

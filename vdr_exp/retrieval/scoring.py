@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from sentence_transformers import SentenceTransformer
 
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.modeling import throughput
@@ -74,15 +75,25 @@ def _rank_at_width(
     return np.concatenate(ranked_parts), np.concatenate(score_parts)
 
 
+# Pages decoded at a time while encoding: bounds memory for corpora kept compressed (vdr_exp.data.pages).
+DECODE_CHUNK = 64
+
+
 def _encode_documents(model: SentenceTransformer, docs: list, options: dict):
     """Pages encoded largest first, so each batch holds pages of similar size (less padding), then
-    returned in the corpus order."""
+    returned in the corpus order. Stored pages are decoded a chunk at a time and let go after encoding."""
     areas = [getattr(doc, "size", (0, 0))[0] * getattr(doc, "size", (0, 0))[1] for doc in docs]
     order = sorted(range(len(docs)), key=lambda i: -areas[i])
-    encoded = model.encode_document([docs[i] for i in order], **options)
+    parts = []
+    for start in range(0, len(order), DECODE_CHUNK):
+        chunk = [as_image(docs[i]) for i in order[start : start + DECODE_CHUNK]]
+        parts.append(model.encode_document(chunk, **options))
+        del chunk
     restore = np.argsort(order)
-    if isinstance(encoded, torch.Tensor):
+    if parts and isinstance(parts[0], torch.Tensor):
+        encoded = torch.cat(parts)
         return encoded[torch.from_numpy(restore).to(encoded.device)]
+    encoded = [row for part in parts for row in part]
     return [encoded[i] for i in restore]
 
 

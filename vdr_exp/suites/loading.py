@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vdr_exp.data.pages import PageCorpus
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import InputError
 
@@ -38,7 +39,7 @@ def _task(name: str, subsets: list[str] | None, local_path: str | None):
 
 def _protocol(name: str, data: dict) -> RetrievalProtocol:
     """mteb's split data (``corpus``/``queries`` datasets, ``relevant_docs``) -> a protocol, checked."""
-    corpus = {str(row["id"]): row["image"] for row in data["corpus"]}
+    corpus = PageCorpus(data["corpus"])  # compressed pages, decoded chunk by chunk when encoded
     queries = {str(row["id"]): row["text"] for row in data["queries"]}
     qrels = {str(q): {str(d): grade for d, grade in docs.items()} for q, docs in data["relevant_docs"].items()}
     qrels = {q: docs for q, docs in qrels.items() if q in queries}

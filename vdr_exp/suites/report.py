@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from vdr_exp.config import TrackingConfig
 from vdr_exp.runs import tracking
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 MEAN = "mean"
 
 
-def task_rows(track: TrackingConfig, root: str) -> pd.DataFrame:
+def task_rows(client: MlflowClient, experiment_name: str, root: str) -> pd.DataFrame:
     """model, task, subset, main score name and value of every finished task run under ``root``."""
-    client = tracking.client_for(track)
-    experiment = client.get_experiment_by_name(track.experiment_name)
+    experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return pd.DataFrame(columns=["model", "task", "subset", "metric", "score"])
     query = " and ".join([tracking.tag_equals("suite_root", root), tracking.tag_equals("run_kind", "benchmark_task")])
@@ -94,17 +96,16 @@ def write(table: pd.DataFrame, out_dir: Path, name: str, metric_note: str) -> Su
 
 
 def write_for_root(
-    track: TrackingConfig, root: str, *, name: str, out_dir: Path, by_language: bool = False
+    client: MlflowClient, experiment_name: str, root: str, *, name: str, out_dir: Path, by_language: bool = False
 ) -> SuiteFiles | None:
     """The suite pivot of ``root``'s task runs, written to ``out_dir`` and logged to ``root``; None when no task
     finished."""
-    rows = task_rows(track, root)
+    rows = task_rows(client, experiment_name, root)
     table = pivot(rows, by_language=by_language)
     if table.empty:
         return None
     metrics = ", ".join(f"{task}: {metric}" for task, metric in rows.groupby("task")["metric"].first().items())
     files = write(table, out_dir, name, metrics)
-    client = tracking.client_for(track)
     for path in (files.csv, files.markdown, files.heatmap):
         client.log_artifact(root, str(path), artifact_path="suite")
     print(f"suite leaderboard ({name}):\n{table.round(4).to_string()}\n  -> {files.csv}", flush=True)

@@ -151,7 +151,8 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
         mlflow.set_tag("tasks_failed", ", ".join(failures) or "none")
         if job.parent_run_id is None:  # one model on its own: its pivot now (a sweep writes one at its end)
             report.write_for_root(
-                cfg.tracking,
+                tracking.client_for(cfg.tracking),
+                cfg.tracking.experiment_name,
                 parent,
                 name=cfg.benchmark.name,
                 out_dir=Path(cfg.paths.leaderboards),
