@@ -79,6 +79,7 @@ def test_generation_is_seeded_and_deterministic():
     assert other["query"] != first["query"]
 
 
+@pytest.mark.slow  # starts worker processes; CI runs it
 def test_pages_rendered_by_worker_processes_are_byte_identical(monkeypatch):
     spec = SyntheticSpec(train_rows=30, eval_rows=10, extra_rows=0, width=96, height=128, seed=3)
     sequential = synthetic_dataset.generate_rows(spec)
