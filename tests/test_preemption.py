@@ -30,6 +30,7 @@ def test_a_slurm_signal_saves_a_checkpoint_after_the_step_and_stops_training(mon
     callback.on_step_end(args, state, control)
     assert control.should_save and control.should_training_stop and callback.step == 7
     callback.on_train_end(args, state, control)
+    callback.restore_handlers()
     assert signal.getsignal(signum) == before
     with pytest.raises(preemption.Preempted, match="checkpoint saved at step 7") as raised:
         callback.raise_if_preempted()

@@ -130,16 +130,22 @@ def _suite(client: object, args: argparse.Namespace, parent: str | None) -> int:
 
     if not parent:
         raise LeaderboardError("--suite needs --parent (a benchmark run or a benchmark sweep's parent, or 'latest')")
-    name = args.name or sweep_name_or(client, parent)
+    name = args.name or _benchmark_name(client, parent)
     files = report.write_for_root(
-        client, args.experiment, parent, name=name, out_dir=args.out_dir, by_language=args.by_language
+        client,
+        args.experiment,
+        parent,
+        name=name,
+        out_dir=args.out_dir,
+        by_language=args.by_language,
+        log=not args.no_log,
     )
     if files is None:
         raise LeaderboardError(f"no FINISHED benchmark task runs under run {parent}")
     return 0
 
 
-def sweep_name_or(client: object, parent: str) -> str:
+def _benchmark_name(client: object, parent: str) -> str:
     """The benchmark's name, from the parent run or, for a sweep's parent, from one of its task runs."""
     from vdr_exp.runs.tracking import tag_equals
 

@@ -200,6 +200,15 @@ def embedding_cache_for(cfg: EvaluateRunConfig) -> embedding_cache.EmbeddingCach
     return embedding_cache.EmbeddingCache(Path(cfg.eval.cache_dir).expanduser(), int(cfg.eval.cache_max_gb * 1024**3))
 
 
+def cache_key(cfg: EvaluateRunConfig, loaded: models.LoadedModel) -> str:
+    """The embedding cache's key for this model as loaded now: weights, settings and small config files."""
+    budget = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}" if cfg.model.use_pixel_budget else "own"
+    settings = f"{budget}|{cfg.model.dtype}|{cfg.model.processor_kwargs}|{cfg.model.truncate_dim}"
+    # Tokenizer, chat template, processor and module configs change embeddings without touching weights.
+    files = [content.small_files_digest(p) for _, p in loaded.family.local_paths(cfg.model)]
+    return embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")
+
+
 def evaluate(
     cfg: EvaluateRunConfig,
     loaded: models.LoadedModel,
@@ -208,16 +217,14 @@ def evaluate(
     dims: list[int] | None,
     cache: embedding_cache.EmbeddingCache | None,
     prefix: str = "",
+    model_key: str | None = None,
 ) -> scoring.EvaluationResult:
-    """One evaluation, through the embedding cache when it is on (the key is computed from the weights now).
-    Its encoding speed is logged under ``prefix`` (``base_`` for a training run's first evaluation)."""
+    """One evaluation, through the embedding cache when it is on (the key is computed from the weights now,
+    unless ``model_key`` gives it: a suite evaluates one unchanged model many times). Its encoding speed is
+    logged under ``prefix`` (``base_`` for a training run's first evaluation)."""
     key = ""
     if cache is not None:
-        budget = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}" if cfg.model.use_pixel_budget else "own"
-        settings = f"{budget}|{cfg.model.dtype}|{cfg.model.processor_kwargs}|{cfg.model.truncate_dim}"
-        # Tokenizer, chat template, processor and module configs change embeddings without touching weights.
-        files = [content.small_files_digest(p) for _, p in loaded.family.local_paths(cfg.model)]
-        key = embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")
+        key = model_key or cache_key(cfg, loaded)
     result = scoring.evaluate(
         loaded.model,
         protocol,
@@ -229,7 +236,7 @@ def evaluate(
         model_key=key,
     )
     if result.throughput:
-        mlflow.log_metrics({f"{prefix}{key}": value for key, value in result.throughput.items()})
+        mlflow.log_metrics({f"{prefix}{name}": value for name, value in result.throughput.items()})
         mlflow.set_tag("accelerator", throughput.device_name(loaded.model.device))
     if cache is not None:
         mlflow.log_metrics({"embedding_cache_hits": cache.hits, "embedding_cache_misses": cache.misses})

@@ -265,7 +265,10 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
                 preempted,
             ],
         )
-        trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+        try:
+            trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+        finally:
+            preempted.restore_handlers()  # also when training raised: SIGTERM must not stay swallowed
         if preempted.signum is not None:
             mlflow.set_tag("preempted", f"step {preempted.step}")
         preempted.raise_if_preempted()

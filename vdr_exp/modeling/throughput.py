@@ -4,8 +4,10 @@ utilisation (MFU), logged as MLflow metrics next to the scores.
 MFU needs the FLOPs the model did. They are counted where the inputs enter each transformer tower (hooks on
 the vision tower and on the language model, the layout of every Qwen-VL family here): a forward costs
 ``2 x matmul parameters x tokens``, and a forward taken with gradients on adds twice that for its backward.
-Attention's quadratic term and embedding look-ups are left out, as in the usual ``6 N D`` accounting, so the
-figure slightly understates the work. The peak is the card's dense bf16 rate; on a CPU no MFU is logged.
+Attention's quadratic term and embedding look-ups are left out, as in the usual ``6 N D`` accounting; the
+vision tower's patch merger is counted at the patch count (it runs on a quarter of it), and LoRA training is
+counted as if every weight got gradients. The figure is an estimate to compare runs, within about 10% of the
+work. The peak is the card's dense bf16 rate (SXM parts); on a CPU or an unlisted card no MFU is logged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 # Dense bf16 tensor-core peak, FLOP/s, by the name torch reports (the first key found in it).
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
 # Submodule names of the towers whose inputs are counted (Qwen2/2.5/3-VL, Omni thinkers).
 TOWERS = ("visual", "language_model")
 

@@ -84,9 +84,11 @@ def _encode_documents(model: SentenceTransformer, docs: list, options: dict):
     returned in the corpus order. Stored pages are decoded a chunk at a time and let go after encoding."""
     areas = [getattr(doc, "size", (0, 0))[0] * getattr(doc, "size", (0, 0))[1] for doc in docs]
     order = sorted(range(len(docs)), key=lambda i: -areas[i])
+    batch = int(options.get("batch_size", 32))
+    step = max(batch, DECODE_CHUNK // batch * batch)  # whole batches per chunk, never fewer than one
     parts = []
-    for start in range(0, len(order), DECODE_CHUNK):
-        chunk = [as_image(docs[i]) for i in order[start : start + DECODE_CHUNK]]
+    for start in range(0, len(order), step):
+        chunk = [as_image(docs[i]) for i in order[start : start + step]]
         parts.append(model.encode_document(chunk, **options))
         del chunk
     restore = np.argsort(order)

@@ -196,6 +196,12 @@ class CheckpointOnPreemption(TrainerCallback):
             self.step = state.global_step
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.signum is not None and not self.step:  # after the last step: training is complete
+            self.step = state.global_step
+
+    def restore_handlers(self) -> None:
+        """The handlers from before training; called once the job is past ``trainer.train`` (the signal
+        then ends the run via :meth:`raise_if_preempted`)."""
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}

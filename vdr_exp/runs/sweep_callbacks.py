@@ -152,9 +152,17 @@ class MlflowParentRun(Callback):
         from vdr_exp.suites import report
 
         name = str(OmegaConf.select(config, "benchmark.name"))
-        report.write_for_root(
-            track, self.parent_run_id, name=name, out_dir=Path(OmegaConf.select(config, "paths.leaderboards"))
-        )
+        try:
+            report.write_for_root(
+                self.client,
+                track.experiment_name,
+                self.parent_run_id,
+                name=name,
+                out_dir=Path(OmegaConf.select(config, "paths.leaderboards")),
+                by_language=bool(OmegaConf.select(config, "benchmark.by_language")),
+            )
+        except Exception as error:  # noqa: BLE001 - the parent run must still end, with the jobs' outcome
+            log.warning("no suite leaderboard for this sweep: %s", error)
         self._log_summary()
         self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
         self._end("FINISHED")

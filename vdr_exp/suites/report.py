@@ -96,7 +96,14 @@ def write(table: pd.DataFrame, out_dir: Path, name: str, metric_note: str) -> Su
 
 
 def write_for_root(
-    client: MlflowClient, experiment_name: str, root: str, *, name: str, out_dir: Path, by_language: bool = False
+    client: MlflowClient,
+    experiment_name: str,
+    root: str,
+    *,
+    name: str,
+    out_dir: Path,
+    by_language: bool = False,
+    log: bool = True,
 ) -> SuiteFiles | None:
     """The suite pivot of ``root``'s task runs, written to ``out_dir`` and logged to ``root``; None when no task
     finished."""
@@ -106,7 +113,7 @@ def write_for_root(
         return None
     metrics = ", ".join(f"{task}: {metric}" for task, metric in rows.groupby("task")["metric"].first().items())
     files = write(table, out_dir, name, metrics)
-    for path in (files.csv, files.markdown, files.heatmap):
+    for path in (files.csv, files.markdown, files.heatmap) if log else ():
         client.log_artifact(root, str(path), artifact_path="suite")
     print(f"suite leaderboard ({name}):\n{table.round(4).to_string()}\n  -> {files.csv}", flush=True)
     return files

@@ -114,6 +114,7 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
         local = _local_paths(cfg)
         loaded = steps.load_model(cfg)
         cache = steps.embedding_cache_for(cfg)
+        key = steps.cache_key(cfg, loaded) if cache is not None else None  # once: the weights do not change
         model_folder, model_revision = mteb_model_name(cfg)
         for name, message in chosen.unknown.items():
             _failed_child(cfg, parent, root, name, InputError(message))
@@ -133,7 +134,7 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
                 tags = _child_tags(cfg, root, spec.name, subset, task.main_score)
                 label = spec.name if subset == "default" else f"{spec.name} | {subset}"
                 with tracking.tracked_run(cfg.tracking, f"{cfg.model.name} | {label}", tags, parent, nested=True):
-                    result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=cache)
+                    result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=cache, model_key=key)
                     out_dir = job.out_dir / spec.name / subset
                     out_dir.mkdir(parents=True, exist_ok=True)
                     steps.log_evaluation(result, cfg, spec.name, out_dir)
@@ -158,6 +159,8 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
                 out_dir=Path(cfg.paths.leaderboards),
                 by_language=cfg.benchmark.by_language,
             )
-    if failures:
-        raise InputError(f"{len(failures)} task(s) of {cfg.benchmark.name} failed: {', '.join(failures)} (see above)")
+        if failures:  # the suite run ends FAILED too, so a sweep on any launcher counts it
+            raise InputError(
+                f"{len(failures)} task(s) of {cfg.benchmark.name} failed: {', '.join(failures)} (see above)"
+            )
     return metrics
