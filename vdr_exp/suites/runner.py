@@ -92,7 +92,7 @@ def _child_tags(cfg: EvaluateRunConfig, root: str, task: str, subset: str, main_
 def _failed_child(cfg: EvaluateRunConfig, parent: str, root: str, task: str, error: VdrError) -> None:
     tags = _child_tags(cfg, root, task, "-", "-")
     try:
-        with tracking.tracked_run(cfg.tracking, f"{cfg.model.name} | {task}", tags, parent, nested=True):
+        with tracking.tracked_run(cfg.tracking, f"{task} | {cfg.model.name}", tags, parent, nested=True):
             raise error
     except VdrError:
         pass
@@ -133,7 +133,7 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
             for subset, (protocol, languages) in task.subsets.items():
                 tags = _child_tags(cfg, root, spec.name, subset, task.main_score)
                 label = spec.name if subset == "default" else f"{spec.name} | {subset}"
-                with tracking.tracked_run(cfg.tracking, f"{cfg.model.name} | {label}", tags, parent, nested=True):
+                with tracking.tracked_run(cfg.tracking, f"{label} | {cfg.model.name}", tags, parent, nested=True):
                     result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=cache, model_key=key)
                     out_dir = job.out_dir / spec.name / subset
                     out_dir.mkdir(parents=True, exist_ok=True)
