@@ -31,6 +31,7 @@ def build(folder: Path, pages: int, distinct: int, queries: int) -> None:
     if (folder / "stream_rss.json").is_file() and json.loads((folder / "stream_rss.json").read_text()) == [
         pages,
         distinct,
+        queries,
     ]:
         return
     rows = generate_rows(SyntheticSpec(distinct, 0, 0, 1416, 1648, seed=5))
@@ -42,7 +43,7 @@ def build(folder: Path, pages: int, distinct: int, queries: int) -> None:
     query_rows = [{"query-id": q, "query": rows["query"][q % distinct]} for q in range(queries)]
     qrels = [{"query-id": q, "corpus-id": q % pages, "score": 1} for q in range(queries)]
     configs = {"queries": Dataset.from_list(query_rows), "corpus": corpus, "qrels": Dataset.from_list(qrels)}
-    write_dataset_folder(folder, configs, "# stream_rss corpus\n", extra_files={"stream_rss.json": json.dumps([pages, distinct])}, split="test")  # fmt: skip
+    write_dataset_folder(folder, configs, "# stream_rss corpus\n", extra_files={"stream_rss.json": json.dumps([pages, distinct, queries])}, split="test")  # fmt: skip
 
 
 def measure(folder: str, model: str, decoded: bool) -> None:

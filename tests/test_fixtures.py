@@ -84,7 +84,7 @@ def test_pages_rendered_by_worker_processes_are_byte_identical(monkeypatch):
     spec = SyntheticSpec(train_rows=30, eval_rows=10, extra_rows=0, width=96, height=128, seed=3)
     sequential = synthetic_dataset.generate_rows(spec)
     monkeypatch.setattr(synthetic_dataset, "PARALLEL_FROM_PAGES", 1)
-    monkeypatch.setattr(synthetic_dataset.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(synthetic_dataset, "_cores", lambda: 2)
     assert synthetic_dataset.generate_rows(spec) == sequential
 
 

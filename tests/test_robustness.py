@@ -51,6 +51,7 @@ def test_four_parallel_jobs_then_skip_then_force(tmp_path, fixture_paths):
     for r in rerun:
         assert (r.data.metrics["embedding_cache_hits"], r.data.metrics["embedding_cache_misses"]) == (2, 0)
         before = first_by_config[r.data.tags["config_fingerprint"]]
+
         # Scores, that is: cache counters and encoding speed (logged only where something was encoded) aside.
         def scores(metrics: dict[str, float]) -> dict[str, float]:
             return {k: v for k, v in metrics.items() if not k.startswith(("embedding_cache", "encode_"))}
