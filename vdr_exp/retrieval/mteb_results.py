@@ -14,11 +14,23 @@ from pathlib import Path
 from vdr_exp.retrieval.scoring import EvaluationResult
 
 
+def subset_scores(
+    result: EvaluationResult,
+    *,
+    main_score: str = "ndcg_at_10",
+    hf_subset: str = "default",
+    languages: list[str] | tuple[str, ...] | None = None,
+) -> dict:
+    """One entry of a split's score list in MTEB's result files: every metric, the main score, subset, languages."""
+    scores = {k: round(float(v), 6) for k, v in sorted(result.metrics.items())}
+    scores.update(main_score=scores[main_score], hf_subset=hf_subset, languages=list(languages or ["eng-Latn"]))
+    return scores
+
+
 def task_result(
     result: EvaluationResult, task_name: str, split: str, dataset_revision: str, languages: list[str] | None = None
 ) -> dict:
-    scores = {**{k: round(float(v), 6) for k, v in sorted(result.metrics.items())}}
-    scores.update(main_score=scores["ndcg_at_10"], hf_subset="default", languages=languages or ["eng-Latn"])
+    scores = subset_scores(result, languages=languages)
     return {
         "dataset_revision": dataset_revision,
         "task_name": task_name,

@@ -21,6 +21,7 @@ import mlflow
 from vdr_exp.config import EvaluateRunConfig
 from vdr_exp.errors import InputError, VdrError
 from vdr_exp.jobs import steps
+from vdr_exp.retrieval import mteb_results
 from vdr_exp.runs import tracking
 from vdr_exp.runs.job_context import JobContext
 from vdr_exp.suites import mteb_tasks, report
@@ -46,11 +47,6 @@ def _local_paths(cfg: EvaluateRunConfig) -> dict[str, str]:
         built = mini_vidore.build(Path(cfg.fixtures.root) / "mini_vidore")
         paths = {**{name: str(folder) for name, folder in built.items()}, **paths}
     return paths
-
-
-def _task_scores(result: object, subset: str, languages: tuple[str, ...], main_score: str) -> dict:
-    scores = {key: round(float(value), 6) for key, value in sorted(result.metrics.items())}
-    return {**scores, "main_score": scores[main_score], "hf_subset": subset, "languages": list(languages)}
 
 
 def write_task_result(folder: Path, task: str, revision: str, split: str, subsets: list[dict], seconds: float) -> Path:
@@ -139,7 +135,11 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
                     out_dir.mkdir(parents=True, exist_ok=True)
                     steps.log_evaluation(result, cfg, spec.name, out_dir)
                     mlflow.log_metric("main_score", result.metrics[task.main_score])
-                subsets.append(_task_scores(result, subset, languages, task.main_score))
+                subsets.append(
+                    mteb_results.subset_scores(
+                        result, main_score=task.main_score, hf_subset=subset, languages=languages
+                    )
+                )
                 seconds += result.evaluation_seconds
             folder = Path(cfg.benchmark.results_dir) / "results" / model_folder / model_revision
             path = write_task_result(folder, spec.name, task.revision, task.split, subsets, seconds)
