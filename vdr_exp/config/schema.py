@@ -87,6 +87,8 @@ class ModelConfig:
     # Figures from the recipe's results table, shown beside measured ones in leaderboards.
     published_params: float | None = None
     published_ndcg_at_10: float | None = None
+    # Where the published figures come from (a URL or a citation); required when either is set.
+    published_source: str | None = None
     trust_remote_code: bool = False
     # A Hub branch, tag, commit or PR ref (``refs/pr/4``); null: main.
     revision: str | None = None
@@ -230,7 +232,12 @@ class TrainerConfig:
     save_steps: float = bounded(0.1, gt=0)
     save_total_limit: int | None = bounded(2, min=1)
     logging_steps: float = bounded(0.05, gt=0)
-    dataloader_num_workers: int = bounded(0, min=0)
+    # Batches (decoded, preprocessed) prepared in DataLoader workers while the model steps. "auto": the cores this
+    # process may use minus one (at most 8); 0: in the main process, serially with the step.
+    dataloader_num_workers: str = field(default="auto", metadata={"ours": True})
+    dataloader_prefetch_factor: int | None = bounded(4, min=1)
+    dataloader_persistent_workers: bool = True
+    dataloader_pin_memory: bool = True
     use_cpu: bool = False
     # None: no prompts while training (the recipe). "model": the model's own saved query/document prompts.
     prompts: TrainingPrompts | None = field(default=None, metadata={"ours": True})
@@ -260,6 +267,20 @@ def tracking_uri(cfg: TrackingConfig) -> str:
 
 
 @dataclass
+class PipelineConfig:
+    """How pages reach the model when encoding (vdr_exp.modeling.page_encoding): decoded and preprocessed in
+    DataLoader worker processes, ``prefetch`` batches ahead of the forward pass."""
+
+    # "auto": the cores this process may use, minus one for the main process (at most 8); 0: in the main process.
+    workers: str = "auto"
+    prefetch: int = bounded(4, min=1)
+    # "workers": the image processor runs in the workers (CPU); "device": in the main process on the model's
+    # device (the torchvision backend resizes there), the workers only decode.
+    preprocess_on: str = "workers"
+    pin_memory: bool = True
+
+
+@dataclass
 class EvalConfig:
     # Matryoshka widths to report; None: the loss's dims in training runs, the full width otherwise.
     dims: list[int] | None = bounded(None, min=1, setting=True)
@@ -274,6 +295,7 @@ class EvalConfig:
     gallery_queries: int = bounded(4, min=0)
     gallery_top_k: int = bounded(5, min=1)
     gallery_thumb_px: int = bounded(160, min=32)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
 @dataclass
@@ -366,6 +388,8 @@ class EvaluateRunConfig:
     # Sweeps skip jobs whose identical config already has a FINISHED run; force=true runs them anyway.
     force: bool = field(default=False, metadata={"volatile": True})
     run_name: str | None = field(default=None, metadata={"volatile": True})
+    # In a sweep: repeat every training job with this many seeds (trainer.seed, +1, ...; vdr_exp.runs.seeds).
+    seeds: int | None = bounded(None, min=1, volatile=True)
     # Each job's process on a GPU of its own (with hydra/launcher=joblib, n_jobs = number of GPUs).
     gpu_per_job: bool = field(default=False, metadata={"volatile": True})
     run_kind: RunKind = RunKind.evaluate

@@ -47,6 +47,7 @@ def _describe(bounds: dict[str, float]) -> str:
 
 def _check(cfg: EvaluateRunConfig) -> None:
     _check_bounds(cfg)
+    _check_pipeline(cfg)
     if cfg.pixels.min_pixels > cfg.pixels.max_pixels:
         raise ConfigError(
             f"pixels.min_pixels ({cfg.pixels.min_pixels}) must be at most pixels.max_pixels "
@@ -60,6 +61,12 @@ def _check(cfg: EvaluateRunConfig) -> None:
         )
     if cfg.model.kind == ModelKind.router and cfg.model.router is None:
         raise ConfigError("model.kind=router needs model.router.text_path and model.router.image_path.")
+    published = [k for k in ("published_params", "published_ndcg_at_10") if getattr(cfg.model, k) is not None]
+    if published and not (cfg.model.published_source or "").strip():
+        raise ConfigError(
+            f"model {cfg.model.name!r} sets {' and '.join(published)} without model.published_source; "
+            "name where the figure comes from (a URL or citation) or drop the figure."
+        )
     if cfg.model.from_run is None and not cfg.model.path:
         raise ConfigError(f"model {cfg.model.name!r} has an empty path; set model.path or model.from_run.")
     for key in ("dtype", "attn_implementation"):
@@ -70,7 +77,23 @@ def _check(cfg: EvaluateRunConfig) -> None:
             )
 
 
+def check_workers(value: str, key: str) -> None:
+    """``auto`` or a non-negative whole number of DataLoader workers."""
+    if str(value) != "auto" and not str(value).isdigit():
+        raise ConfigError(f"{key}={value!r}: use auto (the cores this process may use, minus one) or a number >= 0.")
+
+
+def _check_pipeline(cfg: EvaluateRunConfig) -> None:
+    check_workers(cfg.eval.pipeline.workers, "eval.pipeline.workers")
+    if cfg.eval.pipeline.preprocess_on not in ("workers", "device"):
+        raise ConfigError(
+            f"eval.pipeline.preprocess_on={cfg.eval.pipeline.preprocess_on!r}: use workers (the image processor in "
+            "the DataLoader workers) or device (on the model's device, the workers only decode)."
+        )
+
+
 def _check_train(cfg: TrainRunConfig) -> None:
+    check_workers(cfg.trainer.dataloader_num_workers, "trainer.dataloader_num_workers")
     if cfg.trainer.max_steps == 0 or cfg.trainer.max_steps < -1:
         raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps}: use -1 (train for num_train_epochs) or >= 1.")
     dims, weights = cfg.loss.matryoshka_dims, cfg.loss.matryoshka_weights
