@@ -17,6 +17,7 @@ from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
 from sentence_transformers import SentenceTransformer
 
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,6 @@ class MinedSplit:
     rows: Dataset
     pairs: int  # (query, relevant page) pairs considered
     dropped: int  # pairs without enough negatives under the settings
-
-
-def encode_corpus(model: SentenceTransformer, protocol: RetrievalProtocol, batch_size: int) -> torch.Tensor:
-    docs = [protocol.corpus[d] for d in protocol.corpus]
-    embeddings = model.encode_document(docs, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
-    return torch.nn.functional.normalize(embeddings.float(), dim=-1)
 
 
 def mine_split(
@@ -81,9 +76,9 @@ def mine_split(
                     dropped += 1
                     continue
                 columns["query"].append(protocol.queries[qid])
-                columns["image"].append(protocol.corpus[positive])
+                columns["image"].append(as_image(protocol.corpus[positive]))
                 for k, negative in enumerate(negatives):
-                    columns[f"negative_{k}"].append(protocol.corpus[negative])
+                    columns[f"negative_{k}"].append(as_image(protocol.corpus[negative]))
     features = Features(
         {"query": Value("string"), **{c: ImageFeature() for c in columns if c != "query"}},
     )

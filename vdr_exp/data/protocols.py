@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vdr_exp.data.pages import stored_pages
 from vdr_exp.errors import InputError
 
 if TYPE_CHECKING:
@@ -84,9 +85,10 @@ def hard_negatives_protocol(rows: Dataset, num_negatives: int = 4, name: str = "
             f"it has {rows.column_names}. Lower the protocol's num_negatives or fix the dataset."
         )
     queries = {str(i): rows[i]["query"] for i in range(n)}
-    corpus: dict[str, Any] = {str(i): image for i, image in enumerate(rows["image"])}
+    # Pages stay compressed in the (memory-mapped) Arrow table until the encoding pipeline decodes them.
+    corpus: dict[str, Any] = {str(i): page for i, page in enumerate(stored_pages(rows, "image", name))}
     for k in range(num_negatives):
-        for i, image in enumerate(rows[f"negative_{k}"]):
-            corpus[str(n * (k + 1) + i)] = image
+        for i, page in enumerate(stored_pages(rows, f"negative_{k}", name)):
+            corpus[str(n * (k + 1) + i)] = page
     qrels = {str(i): {str(i): 1} for i in range(n)}
     return RetrievalProtocol(name=name, queries=queries, corpus=corpus, qrels=qrels)

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import mlflow
+import torch
 from omegaconf import DictConfig
 
 from vdr_exp import data
@@ -16,6 +17,7 @@ from vdr_exp.config import MineRunConfig
 from vdr_exp.data import dataset_folder, negatives
 from vdr_exp.errors import ConfigError, InputError
 from vdr_exp.jobs import steps
+from vdr_exp.modeling import page_encoding
 from vdr_exp.runs.job_context import JobContext
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,12 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
         steps.prepare_fixtures(cfg)
         model = steps.load_model(cfg).model
         train, held_out = data.split_protocols(cfg.dataset)
-        corpus = negatives.encode_corpus(model, train, cfg.mine.batch_size)  # both sides share the full corpus
+        pages, page_ids = list(train.corpus.values()), list(train.corpus)  # both sides share the full corpus
+        embedded, timing = page_encoding.encode_pages(
+            model, pages, page_ids, batch_size=cfg.mine.batch_size, settings=steps.pipeline_settings(cfg, len(pages))
+        )
+        page_encoding.warn_if_waiting(timing)
+        corpus = torch.nn.functional.normalize(embedded.float(), dim=-1)
         splits = {"train": negatives.mine_split(model, train, corpus, settings)}
         if held_out.queries:
             splits["eval"] = negatives.mine_split(model, held_out, corpus, settings)

@@ -18,9 +18,9 @@ from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
 from vdr_exp.data import content
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
-from vdr_exp.modeling import models, reranking, throughput
+from vdr_exp.modeling import models, page_encoding, reranking, throughput
 from vdr_exp.retrieval import embedding_cache, mteb_results, scoring
-from vdr_exp.runs import redact, run_refs, tracking
+from vdr_exp.runs import redact, run_refs, seeds, tracking
 from vdr_exp.runs.job_context import JobContext, override_key
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def start_run(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext, res
     """The job's MLflow run (a context manager), with its config written to the job folder first."""
     _apply_model_ref(cfg, composed)
     _write_config(composed, job.overrides, job.out_dir)
-    tags = _tags(cfg, job, Path.cwd())
+    tags = {**_tags(cfg, job, Path.cwd()), **seeds.seed_tags(cfg, composed)}
     return tracking.tracked_run(
         cfg.tracking, cfg.run_name or run_name(cfg, job), tags, job.parent_run_id, resume_run_id
     )
@@ -209,6 +209,18 @@ def cache_key(cfg: EvaluateRunConfig, loaded: models.LoadedModel) -> str:
     return embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")
 
 
+def pipeline_settings(cfg: EvaluateRunConfig, pages: int) -> page_encoding.PipelineSettings:
+    """``eval.pipeline`` with ``auto`` resolved for this many pages."""
+    options = cfg.eval.pipeline
+    batches = -(-pages // cfg.eval.batch_size)
+    return page_encoding.PipelineSettings(
+        workers=page_encoding.resolve_workers(options.workers, batches),
+        prefetch=options.prefetch,
+        preprocess_on=options.preprocess_on,
+        pin_memory=options.pin_memory,
+    )
+
+
 def evaluate(
     cfg: EvaluateRunConfig,
     loaded: models.LoadedModel,
@@ -234,6 +246,7 @@ def evaluate(
         late_interaction=loaded.family.late_interaction,
         cache=cache,
         model_key=key,
+        pipeline=pipeline_settings(cfg, len(protocol.corpus)),
     )
     if result.throughput:
         mlflow.log_metrics({f"{prefix}{name}": value for name, value in result.throughput.items()})

@@ -19,11 +19,12 @@ import mlflow
 from omegaconf import DictConfig
 
 from vdr_exp import data
-from vdr_exp.config import TrainingPrompts, TrainRunConfig
+from vdr_exp.config import TrainerConfig, TrainingPrompts, TrainRunConfig
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.jobs import steps
-from vdr_exp.modeling import losses, models, reranking
+from vdr_exp.modeling import losses, models, page_encoding, reranking
 from vdr_exp.modeling.families import Family
 from vdr_exp.runs import console, logged_models, preemption, step_metrics, tracking
 from vdr_exp.runs.job_context import JobContext
@@ -60,8 +61,18 @@ def training_args(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path
         report_to="none",  # MLflow logging is ours (StepMetricsCallback), into the run we already opened
         disable_tqdm=not console.interactive(),  # a log file gets one line per logging step instead
         run_name=cfg.run_name,
-        **passed,
+        **{**passed, **dataloader_args(trainer)},
     )
+
+
+def dataloader_args(trainer: TrainerConfig) -> dict:
+    """Batches decoded and preprocessed (the collator runs the processor) in worker processes, so a step never
+    waits for its batch; ``auto`` counts the cores this process may use. Without workers, the library refuses
+    prefetch and persistence settings, so they are dropped."""
+    workers = page_encoding.resolve_workers(trainer.dataloader_num_workers, batches=page_encoding.MAX_AUTO_WORKERS)
+    if workers == 0:
+        return {"dataloader_num_workers": 0, "dataloader_prefetch_factor": None, "dataloader_persistent_workers": False}
+    return {"dataloader_num_workers": workers}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +152,8 @@ def _trainer(
     classes = family.training_classes()
     step_evaluator = classes.evaluator(
         protocol.queries,
-        protocol.corpus,
+        # The library's evaluator encodes PIL images (decoded here, all at once): keep step evaluations small.
+        {doc: as_image(page) for doc, page in protocol.corpus.items()},
         protocol.relevant_docs,
         name=protocol.name,
         batch_size=cfg.trainer.per_device_eval_batch_size,

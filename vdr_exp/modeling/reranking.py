@@ -20,6 +20,7 @@ from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
 
 from vdr_exp.config import PixelsConfig, RerankerConfig, RerankerHead
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.modeling.models import pixel_processor_kwargs
@@ -157,7 +158,7 @@ def rerank(
     ranked_ids, ranking_rows = {}, []
     for query_id, group in top.groupby("query_id", sort=False):
         doc_ids = list(group.sort_values("rank")["doc_id"])
-        pairs = [(protocol.queries[query_id], protocol.corpus[doc]) for doc in doc_ids]
+        pairs = [(protocol.queries[query_id], as_image(protocol.corpus[doc])) for doc in doc_ids]
         scores = reranker.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
         # Stable order: ties keep the retriever's order.
         order = sorted(range(len(doc_ids)), key=lambda i: -float(scores[i]))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 
 RELEVANT, OTHER = (30, 150, 60), (200, 200, 200)
@@ -69,8 +70,8 @@ def select_rows(
     return rows
 
 
-def _thumbnail(page: Image.Image, px: int) -> Image.Image:
-    thumb = page.convert("RGB")
+def _thumbnail(page: object, px: int) -> Image.Image:
+    thumb = as_image(page).convert("RGB")  # lazily read pages are decoded here, one at a time
     thumb.thumbnail((px, px))
     return thumb
 

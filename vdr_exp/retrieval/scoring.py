@@ -11,10 +11,9 @@ import pandas as pd
 import torch
 from sentence_transformers import SentenceTransformer
 
-from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
-from vdr_exp.modeling import throughput
+from vdr_exp.modeling import page_encoding, throughput
 from vdr_exp.retrieval.embedding_cache import EmbeddingCache
 from vdr_exp.retrieval.metrics import DIM_METRICS, HEADLINE, id_order, query_metrics, rank_with_id_order
 
@@ -75,28 +74,22 @@ def _rank_at_width(
     return np.concatenate(ranked_parts), np.concatenate(score_parts)
 
 
-# Pages decoded at a time while encoding: bounds memory for corpora kept compressed (vdr_exp.data.pages).
-DECODE_CHUNK = 64
-
-
-def _encode_documents(model: SentenceTransformer, docs: list, options: dict):
-    """Pages encoded largest first, so each batch holds pages of similar size (less padding), then
-    returned in the corpus order. Stored pages are decoded a chunk at a time and let go after encoding."""
-    areas = [getattr(doc, "size", (0, 0))[0] * getattr(doc, "size", (0, 0))[1] for doc in docs]
-    order = sorted(range(len(docs)), key=lambda i: -areas[i])
-    batch = int(options.get("batch_size", 32))
-    step = max(batch, DECODE_CHUNK // batch * batch)  # whole batches per chunk, never fewer than one
-    parts = []
-    for start in range(0, len(order), step):
-        chunk = [as_image(docs[i]) for i in order[start : start + step]]
-        parts.append(model.encode_document(chunk, **options))
-        del chunk
-    restore = np.argsort(order)
-    if parts and isinstance(parts[0], torch.Tensor):
-        encoded = torch.cat(parts)
-        return encoded[torch.from_numpy(restore).to(encoded.device)]
-    encoded = [row for part in parts for row in part]
-    return [encoded[i] for i in restore]
+def _encode_documents(
+    model: SentenceTransformer,
+    docs: list,
+    doc_ids: list[str],
+    options: dict,
+    pipeline: page_encoding.PipelineSettings,
+    timing: page_encoding.EncodeTiming,
+    late_interaction: bool,
+):
+    """Pages through the input pipeline (decoded and preprocessed in workers while the model forwards)."""
+    embeddings, spent = page_encoding.encode_pages(
+        model, docs, doc_ids, batch_size=options["batch_size"], settings=pipeline, late_interaction=late_interaction
+    )
+    timing.add(spent)
+    page_encoding.warn_if_waiting(spent)
+    return embeddings
 
 
 def evaluate(
@@ -109,11 +102,14 @@ def evaluate(
     late_interaction: bool = False,
     cache: EmbeddingCache | None = None,
     model_key: str = "",
+    pipeline: page_encoding.PipelineSettings | None = None,
 ) -> EvaluationResult:
     """Encode once at full width; every Matryoshka width is a truncation of the same embeddings.
 
     Multi-vector models (a list of per-token matrices per input) are scored with their own MaxSim, at full
-    width only: truncating token embeddings is not what their loss trained.
+    width only: truncating token embeddings is not what their loss trained. Pages go through the input
+    pipeline (``pipeline``: workers, prefetch; :mod:`vdr_exp.modeling.page_encoding`); the time the model
+    waited for them and the time it forwarded are in ``throughput`` (``encode_wait_s``, ``encode_forward_s``).
     """
     full = int(model.get_embedding_dimension())
     multi_vector = late_interaction
@@ -150,12 +146,19 @@ def evaluate(
         return run
 
     encode_q = timed("queries", len(queries), lambda: model.encode_query(queries, **options))
-    encode_d = timed("pages", len(docs), lambda: _encode_documents(model, docs, options))
+    timing = page_encoding.EncodeTiming()
+    settings = pipeline or page_encoding.PipelineSettings()
+    encode_d = timed(
+        "pages", len(docs), lambda: _encode_documents(model, docs, doc_ids, options, settings, timing, multi_vector)
+    )
     if cache is not None and not multi_vector:
         q = cache.get_or_encode(model_key, "query", queries, encode_q).cpu()
         d = cache.get_or_encode(model_key, "document", docs, encode_d).cpu()
     else:
         q, d = encode_q(), encode_d()
+        q = q.cpu() if isinstance(q, torch.Tensor) else q  # pages come back on the CPU from the pipeline
+    if timing.pages:
+        speed.update({"encode_wait_s": timing.wait_s, "encode_forward_s": timing.forward_s})
 
     dim_rows, per_query, rankings = [], None, None
     for width in widths:

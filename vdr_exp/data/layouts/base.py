@@ -9,6 +9,7 @@ from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
 
 from vdr_exp.config import DatasetConfig
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 
@@ -90,5 +91,5 @@ def pairs_from_protocol(protocol: RetrievalProtocol, cfg: DatasetConfig) -> Data
         for doc, grade in protocol.qrels[qid].items():
             if grade > 0:
                 rows["query"].append(text)
-                rows["image"].append(protocol.corpus[doc])
+                rows["image"].append(as_image(protocol.corpus[doc]))
     return Dataset.from_dict(rows, features=Features({"query": Value("string"), "image": ImageFeature()}))

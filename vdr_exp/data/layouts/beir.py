@@ -16,6 +16,7 @@ from vdr_exp.config import DatasetConfig
 from vdr_exp.data.dataset_folder import load_rows
 from vdr_exp.data.jsonl import jsonl_lines
 from vdr_exp.data.layouts.base import CorpusLayout
+from vdr_exp.data.pages import stored_pages
 from vdr_exp.data.protocols import RetrievalProtocol, relevance_grade, safe_id
 from vdr_exp.errors import InputError
 
@@ -65,7 +66,8 @@ def load_beir(cfg: DatasetConfig) -> tuple[dict[str, object], dict[str, str], di
     corpus_ids = [safe_id(i, f"dataset {cfg.path!r}, corpus row {n}") for n, i in enumerate(corpus_rows["corpus-id"])]
     if len(set(corpus_ids)) != len(corpus_ids):
         raise InputError(f"dataset {cfg.path!r}: corpus has duplicate corpus-id values; ids must be unique.")
-    corpus = dict(zip(corpus_ids, corpus_rows["image"], strict=True))
+    # Pages stay compressed (memory-mapped Arrow) until the encoding pipeline decodes them, a batch at a time.
+    corpus = dict(zip(corpus_ids, stored_pages(corpus_rows, "image", f"dataset {cfg.path!r} corpus"), strict=True))
     queries: dict[str, str] = {}
     for row, (qid, text) in enumerate(zip(query_rows["query-id"], query_rows["query"], strict=True)):
         qid = safe_id(qid, f"dataset {cfg.path!r}, queries row {row}")

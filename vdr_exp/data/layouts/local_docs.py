@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vdr_exp.config import DatasetConfig
 from vdr_exp.data import content
 from vdr_exp.data.jsonl import jsonl_lines
 from vdr_exp.data.layouts.base import CorpusLayout
+from vdr_exp.data.pages import FilePage, to_rgb
 from vdr_exp.data.protocols import RetrievalProtocol, safe_id
 from vdr_exp.errors import InputError
 
@@ -204,27 +204,14 @@ def open_page(path: Path) -> Image.Image:
         return to_rgb(image)
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB for the processor. Pillow's ``convert("RGB")`` clips high-bit-depth grayscale (16-bit ``I;16``, 32-bit
-    ``I``, float ``F``) at 255, turning a 16-bit scan almost white; those are scaled to 8 bits first."""
-    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        if image.mode == "F":
-            top = 1.0 if values.max(initial=0) <= 1.0 else 255.0
-        else:
-            top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        eight_bit = np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(eight_bit, mode="L").convert("RGB")
-    return image.convert("RGB")
-
-
 def local_protocol(cfg: DatasetConfig, folder: DocumentFolder, query_ids: set[str]) -> RetrievalProtocol:
-    """The chosen queries against the whole corpus: every page of every file."""
+    """The chosen queries against the whole corpus: every page of every file, read from disk when encoded
+    (memory stays bounded whatever the number of pages)."""
     chosen = [q for q in folder.queries if q.query_id in query_ids]
     return RetrievalProtocol(
         name=cfg.protocol.name,
         queries={q.query_id: q.text for q in chosen},
-        corpus={doc: open_page(path) for doc, path in folder.pages.items()},
+        corpus={doc: FilePage(path) for doc, path in folder.pages.items()},  # decoded when encoded
         qrels={q.query_id: dict(q.relevant) for q in chosen},
     )
 
