@@ -8,8 +8,9 @@ from __future__ import annotations
 import sys
 
 KEYS = (
-    "train_s_per_step", "train_compute_s_per_step", "train_first_step_s", "train_compute_mfu", "train_pages_per_s", "train_tflops_per_s", "train_mfu",
-    "train_gpu_peak_memory_gb", "encode_pages_per_s", "encode_pages_tflops_per_s", "encode_pages_mfu",
+    "train_s_per_step", "train_compute_s_per_step", "train_wait_s_per_step", "train_first_step_s", "train_compute_mfu", "train_pages_per_s", "train_tflops_per_s", "train_mfu",
+    "train_gpu_peak_memory_gb", "encode_pages_per_s", "encode_wait_s", "encode_forward_s", "base_encode_wait_s",
+    "base_encode_forward_s", "encode_pages_tflops_per_s", "encode_pages_mfu",
     "encode_pages_gpu_peak_memory_gb", "encode_queries_per_s", "encode_queries_gpu_peak_memory_gb",
     "base_encode_pages_per_s", "base_encode_pages_tflops_per_s", "base_encode_pages_mfu",
     "base_encode_pages_gpu_peak_memory_gb", "base_encode_queries_per_s", "embedding_cache_hits", "embedding_cache_misses", "ndcg_at_10", "trainable_params",

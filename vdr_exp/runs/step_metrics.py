@@ -14,6 +14,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 
 from vdr_exp.errors import LossDiverged
 from vdr_exp.modeling import throughput
+from vdr_exp.modeling.page_encoding import WAIT_WARNING_SHARE
 from vdr_exp.runs import interrupts, preemption
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,10 @@ class TrainingThroughput(TrainerCallback):
         metrics["train_s_per_step"] = wall / len(walled)
         metrics["train_compute_s_per_step"] = compute / len(timed)
         metrics["train_first_step_s"] = self.steps[0][0]
+        waits = [w - c for c, w, _, _ in walled if w is not None]
+        metrics["train_wait_s_per_step"] = max(0.0, sum(waits) / len(waits)) if waits else 0.0
         mlflow.log_metrics(metrics)
+        _warn_if_waiting(metrics["train_wait_s_per_step"], metrics["train_s_per_step"])
         mlflow.set_tag("accelerator", throughput.device_name(args.device))
         log.info(
             "training throughput: %.2f s/step (%.2f s computing), %.1f pages/s%s",
@@ -168,6 +172,19 @@ class TrainingThroughput(TrainerCallback):
             metrics["train_compute_s_per_step"],
             metrics["train_pages_per_s"],
             f", MFU {metrics['train_mfu']:.1%}" if "train_mfu" in metrics else "",
+        )
+
+
+def _warn_if_waiting(wait: float, wall: float) -> None:
+    """One log line when steps waited for their batch more than WAIT_WARNING_SHARE of the time."""
+    if wall > 0 and wait / wall > WAIT_WARNING_SHARE:
+        log.warning(
+            "training steps waited %.0f%% of their time for the next batch (%.2f of %.2f s per step); raise "
+            "trainer.dataloader_num_workers (auto: the cores this process may use, minus one) or use a machine "
+            "with more cores per accelerator",
+            100 * wait / wall,
+            wait,
+            wall,
         )
 
 
