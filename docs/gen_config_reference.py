@@ -21,10 +21,8 @@ import typing
 from pathlib import Path
 
 import yaml
-from omegaconf import MISSING
-
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -87,10 +85,7 @@ def type_name(hint: object) -> str:
 
 
 def _default(f: dataclasses.Field) -> str:
-    if f.default_factory is not dataclasses.MISSING:
-        value = f.default_factory()
-    else:
-        value = f.default
+    value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     if value is MISSING or value is dataclasses.MISSING:
         return "required"
     if dataclasses.is_dataclass(value):
