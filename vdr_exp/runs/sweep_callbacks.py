@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError, VdrError
-from vdr_exp.runs import redact, tracking
+from vdr_exp.runs import redact, seed_sweeper, seeds, tracking
 from vdr_exp.runs.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class MlflowParentRun(Callback):
         self.parent_run_id: str | None = None
         self.entry_kind = "evaluate"
         self.interrupted = False
+        self.seeds: int | None = None
         self._previous_sigint = signal.default_int_handler
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -61,6 +62,7 @@ class MlflowParentRun(Callback):
         keys = sweep_keys(task_overrides, OmegaConf.select(config, "hydra.sweeper.params"))
         os.environ[SWEEP_KEYS_ENV] = ",".join(keys)
         self.entry_kind = str(config.get("run_kind", "evaluate"))
+        self._plan_seeds(config)
         if config.get("dry_run"):
             print(f"[dry run] sweep {sweep.name or '(command line)'}: varying {', '.join(keys) or 'nothing'}")
             for overrides in self._train_first_commands(sweep, task_overrides, Path(config.hydra.sweep.dir)):
@@ -84,6 +86,8 @@ class MlflowParentRun(Callback):
             "entry_point": f"vdr_exp.{self.entry_kind}",
             "git_commit": tracking.git_commit(Path.cwd()),
         }
+        if self.seeds and seed_sweeper.trains_anything(config):
+            tags[seeds.SEEDS_TAG] = str(self.seeds)  # leaderboards count each seed group against it
         # Parents of reruns of one preset differ by their start time, first in the name.
         name = f"{sweep.name or 'multirun'} {time.strftime('%m-%d %H:%M:%S')} (sweep)"
         run = self.client.create_run(experiment_id, run_name=name, tags=tags)
@@ -100,15 +104,36 @@ class MlflowParentRun(Callback):
         for overrides in self._train_first_commands(sweep, task_overrides, sweep_dir):
             self._train(overrides)
 
+    def _plan_seeds(self, config: DictConfig) -> None:
+        """``seeds=N``: the sweeper repeats every training job once per seed (vdr_exp.runs.seeds); a sweep that
+        only evaluates has nothing to repeat, and says so."""
+        count = seed_sweeper.requested(config)
+        self.seeds = count
+        if not count:
+            return
+        if not seed_sweeper.trains_anything(config):
+            print(
+                f"note: seeds={count} repeats training jobs only; this sweep only evaluates (deterministic), "
+                "so nothing is repeated.",
+                flush=True,
+            )
+            return
+        try:
+            seed_sweeper.install(config)
+        except VdrError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
     def _train_first_commands(self, sweep: SweepConfig, task_overrides: list[str], sweep_dir: Path) -> list[list[str]]:
         # Overrides that say where things live (stores, paths, fixtures) go to the prerequisite trainings too.
         # force=true reruns the prerequisite trainings too, not only the sweep's own jobs.
         passed_on = (*keys_with("location"), "force")
         locations = [o for o in task_overrides if override_key(o).split(".")[0] in passed_on]
-        return [
-            [*overrides, *locations, f"hydra.run.dir={sweep_dir / f'train_first_{i}'}"]
-            for i, overrides in enumerate(sweep.train_first)
-        ]
+        commands = [[*overrides, *locations] for overrides in sweep.train_first]
+        if self.seeds:  # each prerequisite training once per seed
+            values = seed_sweeper.train_first_seeds_of(sweep.train_first, self.seeds)
+            commands = [seeds.with_seed(c, seeds.TRAIN_SEED_KEY, s) for c in commands for s in values]
+        return [[*c, f"hydra.run.dir={sweep_dir / f'train_first_{i}'}"] for i, c in enumerate(commands)]
 
     def _train(self, overrides: list[str]) -> None:
         """A prerequisite training, run exactly as a user would run it; it becomes a child of the parent."""

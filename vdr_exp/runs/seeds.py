@@ -1,0 +1,76 @@
+"""Training seeds as a sweep axis: ``seeds=N`` repeats every training job of a sweep with N seeds.
+
+A finetune's score varies with its seed (data order, new heads, dropout); one lucky seed looks exactly like a
+real gain. With ``seeds=N`` (or ``sweep=seeds``) every training job runs once per seed ``trainer.seed`` =
+first, first+1, ... (first: the job's own ``trainer.seed``, 42 by default), and in an evaluation sweep that
+trains first, each prerequisite training runs once per seed and every job evaluating a model from those
+trainings (``model.from_run``) is repeated once per seed, pointed at that seed's run. Evaluation-only jobs are
+deterministic and run once. Runs are tagged ``seed`` and ``seed_group`` (a hash of the config without the seed:
+the runs that differ only by seed), which is what leaderboards aggregate over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vdr_exp.config import EvaluateRunConfig, TrainerConfig, TrainRunConfig, keys_with
+
+SEED_TAG = "seed"
+SEED_GROUP_TAG = "seed_group"
+SEEDS_TAG = "seeds"  # on a sweep's parent: how many seeds each training job was asked for
+TRAIN_SEED_KEY = "trainer.seed"
+# Where an evaluation of a model from a training run names that run's seed (a tag the run is found by).
+FROM_RUN_SEED_KEY = "model.from_run.tags.seed"
+DEFAULT_FIRST_SEED = next(f.default for f in dataclasses.fields(TrainerConfig) if f.name == "seed")
+
+
+def seed_values(count: int, first: int = DEFAULT_FIRST_SEED) -> list[int]:
+    return [first + i for i in range(count)]
+
+
+def with_seed(overrides: list[str], key: str, seed: int) -> list[str]:
+    """``overrides`` with ``key`` set to ``seed`` (any earlier value of the key dropped: Hydra refuses two)."""
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+    prefix = "++" if key == FROM_RUN_SEED_KEY else ""  # a new key in the reference's tags
+    return [*kept, f"{prefix}{key}={seed}"]
+
+
+def first_seed(overrides: list[str], default: int = DEFAULT_FIRST_SEED) -> int:
+    """The seed a list of training overrides sets itself, else ``default``."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") == TRAIN_SEED_KEY and value.strip().lstrip("-").isdigit():
+            return int(value)
+    return default
+
+
+def _group_hash(tree: dict[str, Any]) -> str:
+    canonical = json.dumps(tree, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def seed_tags(cfg: EvaluateRunConfig, composed: DictConfig) -> dict[str, str]:
+    """``seed`` and ``seed_group`` for a training run (always: it has a seed) and for an evaluation of a model
+    from a training run that names a seed; nothing for evaluation-only runs (no seed to vary)."""
+    if isinstance(cfg, TrainRunConfig):
+        seed = str(cfg.trainer.seed)
+    elif cfg.model.from_run is not None and SEED_TAG in cfg.model.from_run.tags:
+        seed = str(cfg.model.from_run.tags[SEED_TAG])
+    else:
+        return {}
+    tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+    for key in keys_with("volatile"):
+        tree.pop(key, None)
+    tree.get("trainer", {}).pop("seed", None)
+    reference = (tree.get("model") or {}).get("from_run")
+    if reference:  # the pinned run and its label differ by seed; the reference's other tags do not
+        reference.pop("run_id", None)
+        reference.get("tags", {}).pop(SEED_TAG, None)
+        tree["model"].pop("name", None)
+        tree["model"].pop("path", None)
+    return {SEED_TAG: seed, SEED_GROUP_TAG: _group_hash(tree)}
