@@ -13,7 +13,7 @@ MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup test fixtures demo ui ui-check server lint format clean bench
+.PHONY: setup test fixtures demo ui ui-check server lint format clean bench label
 
 setup: $(STAMP)
 
@@ -73,6 +73,10 @@ ARTIFACTS ?= $(abspath $(OUTPUTS))/server-artifacts
 server: setup
 	$(PY) -m mlflow server --backend-store-uri $(DB) --artifacts-destination $(ARTIFACTS) --serve-artifacts \
 		--host $(or $(HOST),127.0.0.1) --port $(or $(PORT),5000)
+
+# The labelling page for your own documents: make label DOCS=/data/contracts [ARGS='model=... port=8766']
+label: setup
+	$(PY) -m vdr_exp.label docs=$(or $(DOCS),$(error give the folder: make label DOCS=/path/to/pdfs)) $(ARGS)
 
 # After `make demo`: Chromium (apt-get install chromium), driven by Playwright, checks the UI and saves screenshots.
 ui-check: setup
