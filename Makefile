@@ -13,7 +13,7 @@ MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup test fixtures demo ui ui-check server lint format clean bench label
+.PHONY: setup test fixtures demo ui ui-check server lint format clean bench label docs
 
 setup: $(STAMP)
 
@@ -29,12 +29,16 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,docs]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict turns every broken link or missing page into an error.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict --site-dir site
 
 fixtures: setup
 	$(PY) -m vdr_exp.fixtures --out $(FIXTURES)
