@@ -109,6 +109,12 @@ def _dataclass_of(hint: object) -> type | None:
     return None
 
 
+def docstring(cls: type) -> str:
+    """The class's own docstring; "" for the signature dataclasses make up when there is none."""
+    doc = cls.__doc__ or ""
+    return "" if doc.startswith(cls.__name__ + "(") else inspect.cleandoc(doc)
+
+
 def field_rows(cls: type, prefix: str) -> list[tuple[str, str, str, str, str]]:
     """(key, type, default, bounds, description) of every field, nested sections as dotted keys."""
     hints, comments, rows = typing.get_type_hints(cls), field_comments(cls), []
@@ -116,8 +122,8 @@ def field_rows(cls: type, prefix: str) -> list[tuple[str, str, str, str, str]]:
         key, hint = prefix + f.name, hints[f.name]
         text = comments.get(f.name, "")
         choices = _enum_of(hint)
-        if choices is not None:
-            words = field_comments(choices)
+        if choices is not None:  # the members' own comments only where the field has none
+            words = {} if text else field_comments(choices)
             listed = "; ".join(f"`{m.value}`" + (f": {words[m.name]}" if words.get(m.name) else "") for m in choices)
             text = f"{text} One of {listed}.".strip()
         notes = [note for role, note in ROLE_NOTES.items() if f.metadata.get(role)]
@@ -127,7 +133,7 @@ def field_rows(cls: type, prefix: str) -> list[tuple[str, str, str, str, str]]:
         shown = ", ".join(f"{BOUND_SIGNS[k]} {v}" for k, v in bounds.items())
         nested = _dataclass_of(hint)
         if nested is not None:
-            text = f"{text} {inspect.cleandoc(nested.__doc__ or '')}".strip() if nested.__doc__ else text
+            text = f"{text} {docstring(nested)}".strip()
         rows.append((key, type_name(hint), _default(f), shown, text))
         if nested is not None:
             rows.extend(field_rows(nested, f"{key}."))
@@ -233,7 +239,7 @@ def options_part(group: str, files: list[Path]) -> list[str]:
 
 def keys_part(group: str, cls: type) -> list[str]:
     rows = field_rows(cls, f"{group}.")
-    intro = inspect.cleandoc(cls.__doc__) if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "(") else ""
+    intro = docstring(cls)
     head = ("key", "type", "default", "bounds", "what it does")
     return ["## Keys", "", intro, "", table(head, [(f"`{k}`", f"`{t}`", d, b, x) for k, t, d, b, x in rows]), ""]
 

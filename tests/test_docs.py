@@ -104,3 +104,20 @@ def _dotted_keys(schema: type, prefix: str = "") -> list[str]:
         if nested:
             keys.extend(_dotted_keys(nested[0], f"{prefix}{f.name}."))
     return keys
+
+
+def test_the_readme_is_a_five_minute_read_with_the_two_commands_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200, "the manual belongs in docs/; the README stays short"
+    for command in ("make setup", "make demo", "make test", "make docs"):
+        assert f"\n{command} " in readme, f"the README shows `{command}` as a command"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test\b", ci, re.MULTILINE) and re.search(r"^make docs\b", ci, re.MULTILINE)
+
+
+def test_every_relative_link_in_the_readme_points_at_a_file():
+    readme = (ROOT / "README.md").read_text()
+    targets = [t for t in re.findall(r"\]\(([^)#\s]+)", readme) if "://" not in t]
+    assert targets, "the README links into docs/"
+    missing = [t for t in targets if not (ROOT / t).is_file()]
+    assert not missing, f"README links to missing files: {missing}"
