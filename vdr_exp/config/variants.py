@@ -76,6 +76,7 @@ class RunKind(StrEnum):
     train = "train"
     evaluate = "evaluate"
     mine = "mine"
+    generate = "generate"
 
 
 # The module stacks each kind can be built from (checked when the config is loaded).
