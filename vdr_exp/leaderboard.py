@@ -92,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sweep_name,
             write,
         )
+        from vdr_exp.runs import server_auth, tracking
 
+        if args.tracking_uri.startswith(("http://", "https://")):
+            tracking.check_server(args.tracking_uri)  # a missing or wrong login: one error line
         client = MlflowClient(tracking_uri=args.tracking_uri)
         if args.compare:
             path, summary = compare_runs(client, *args.compare, args.out_dir)
@@ -117,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = args.name or args.sweep or sweep_name(client, parent) or args.experiment
         written = write(board, args.out_dir, name, args.base)
         if parent and not args.no_log:
-            log_to_run(client, parent, written)
+            with server_auth.unless_read_only(f"logging the leaderboard to run {parent}"):  # a reader's export
+                log_to_run(client, parent, written)
     except VdrError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

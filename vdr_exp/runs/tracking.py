@@ -22,7 +22,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BA
 
 from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import interrupts, redact
+from vdr_exp.runs import interrupts, redact, server_auth
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,16 @@ SERVER_PROBE_TIMEOUT = 5.0
 
 
 @cache
-def _check_server(uri: str) -> None:
-    """One HTTP request to the server; any answer (even an error status) means it is there."""
+def check_server(uri: str) -> None:
+    """One HTTP request to the server (any answer, even an error status, means it is there), then one with the
+    credentials MLflow will send: a missing or wrong login is one clear error before any model loads."""
     parts = urllib.parse.urlsplit(uri)
     netloc = parts.netloc.rpartition("@")[2]  # credentials are MLflow's to send, not needed to see a server
     probe = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
     try:
         urllib.request.urlopen(probe, timeout=SERVER_PROBE_TIMEOUT).close()
     except urllib.error.HTTPError:
-        return
+        pass
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise ConfigError(
@@ -48,12 +49,13 @@ def _check_server(uri: str) -> None:
             "(`mlflow server --host 127.0.0.1 --port 5000`, see the README's tracking server section), fix "
             "tracking.tracking_uri / $MLFLOW_TRACKING_URI, or log locally with tracking=mlflow_sqlite."
         ) from None
+    server_auth.check_credentials(uri, SERVER_PROBE_TIMEOUT)
 
 
 def client_for(cfg: TrackingConfig) -> MlflowClient:
     """A client on the configured store; the SQLite file's folder is created on first use, a server is probed."""
     if cfg.tracking_uri.startswith(("http://", "https://")):
-        _check_server(cfg.tracking_uri)
+        check_server(cfg.tracking_uri)
     if not cfg.tracking_uri:
         store = Path(cfg.store).expanduser().resolve()
         try:
