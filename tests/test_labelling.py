@@ -223,3 +223,37 @@ def test_a_person_labels_queries_in_the_browser(labelling_page, tmp_path):
         assert answer.status == 404 and "does not exist" in answer.json()["error"]
         assert len((folder / "queries.jsonl").read_text().splitlines()) == 4
         browser.close()
+
+
+def test_reviewed_generated_queries_go_to_their_own_file_and_do_not_come_back(doc_folder, tmp_path):
+    from vdr_exp.labelling.review import ReviewQueue
+
+    folder = fresh_folder(doc_folder, tmp_path)
+    generated = tmp_path / "generated" / "queries.jsonl"
+    generated.parent.mkdir()
+    lines = [
+        {"query_id": "g0", "query": "rail freight chart", "relevant": [{"file": "memo.pdf", "page": 2}]},
+        {"query_id": "g3", "query": "wind farm output", "relevant": [{"file": "chart.png"}]},
+        {"query_id": "g7", "query": "made up answer", "relevant": [{"file": "contract.pdf", "page": 1}]},
+    ]
+    generated.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    index = index_folder(folder, 100, tmp_path / "page_cache")
+    queue = ReviewQueue(generated, QueryStore(folder / "reviewed.jsonl", index.folder, index.refs))
+    assert [p["generated_id"] for p in queue.pending()] == ["g0", "g3", "g7"]
+    queue.decide("g0", "accept", None)
+    queue.decide("g3", "accept", "wind farm output by year")
+    queue.decide("g7", "reject", None)
+    with pytest.raises(InputError, match="already"):
+        queue.decide("g7", "accept", None)
+    assert queue.pending() == []
+    reviewed = [json.loads(line) for line in (folder / "reviewed.jsonl").read_text().splitlines()]
+    assert [(r["query"], r["generated_id"], r["source"]) for r in reviewed] == [
+        ("rail freight chart", "g0", "generated+reviewed"),
+        ("wind farm output by year", "g3", "generated+reviewed"),
+    ]
+    assert reviewed[1]["edited"] is True and not (folder / "queries.jsonl").exists()  # human queries untouched
+    assert json.loads((generated.parent / "review.json").read_text()) == {
+        "g0": "accept",
+        "g3": "accept",
+        "g7": "reject",
+    }

@@ -15,6 +15,7 @@ from vdr_exp.config import FixturesConfig, ModelConfig, PixelsConfig
 from vdr_exp.labelling.pages import PageIndex
 
 log = logging.getLogger(__name__)
+CHUNK = 64
 
 
 class PageSearch:
@@ -43,9 +44,11 @@ class PageSearch:
         log.info("loading %s to search pages", self.model_cfg.path)
         self._model = models.load_model(self.model_cfg, self.pixels).model
         self._ids = list(self.index.refs)
-        images = [self.index.image(page_id) for page_id in self._ids]
-        encoded = self._model.encode_document(images, batch_size=8, convert_to_tensor=True, show_progress_bar=False)
-        self._pages = torch.nn.functional.normalize(encoded.float(), dim=-1)
+        parts = []
+        for start in range(0, len(self._ids), CHUNK):  # pages decoded a chunk at a time: memory stays bounded
+            images = [self.index.image(page_id) for page_id in self._ids[start : start + CHUNK]]
+            parts.append(self._model.encode_document(images, batch_size=8, convert_to_tensor=True))
+        self._pages = torch.nn.functional.normalize(torch.cat(parts).float(), dim=-1)
 
     def search(self, text: str, top_k: int) -> list[tuple[str, float]]:
         """The ``top_k`` best pages for ``text``: (page id, cosine score), best first."""
