@@ -74,9 +74,15 @@ ui: setup
 # so no client needs the artifact store. DB defaults to a SQLite file; use PostgreSQL for a team.
 DB ?= sqlite:///$(abspath $(OUTPUTS))/server.db
 ARTIFACTS ?= $(abspath $(OUTPUTS))/server-artifacts
+# Users (docs/how-to/team-server.md): MLflow's basic-auth app is on when the admin's password is set, in
+# $MLFLOW_AUTH_ADMIN_PASSWORD or ADMIN_PASSWORD_FILE (mode 600), never here; a HOST other than loopback is refused
+# without it. NAMES: the host names clients use (allowed Host headers, CORS origins). SERVER_DIR: the server's own
+# files (generated auth config, CSRF key); the users' database sits beside DB unless AUTH_DB says otherwise.
+SERVER_DIR ?= $(abspath $(OUTPUTS))/server
 server: setup
-	$(PY) -m mlflow server --backend-store-uri $(DB) --artifacts-destination $(ARTIFACTS) --serve-artifacts \
-		--host $(or $(HOST),127.0.0.1) --port $(or $(PORT),5000)
+	$(PY) -m vdr_exp.server serve --db '$(DB)' --artifacts '$(ARTIFACTS)' --folder '$(SERVER_DIR)' \
+		--host $(or $(HOST),127.0.0.1) --port $(or $(PORT),5000) --names '$(NAMES)' --auth-db '$(AUTH_DB)' \
+		--admin-password-file '$(ADMIN_PASSWORD_FILE)' --default-permission $(or $(DEFAULT_PERMISSION),READ)
 
 # The labelling page for your own documents: make label DOCS=/data/contracts [ARGS='model=... port=8766']
 label: setup

@@ -121,10 +121,13 @@ def write_auth_config(settings: ServerSettings) -> Path:
     folder = settings.folder.expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
+    users = settings.auth_db or auth_database(settings.db)
+    if users.startswith("sqlite:///"):  # password hashes: created private, SQLite keeps the mode
+        Path(users.removeprefix("sqlite:///")).touch(mode=0o600, exist_ok=True)
     lines = [
         "[mlflow]",
         f"default_permission = {settings.default_permission}",
-        f"database_uri = {settings.auth_db or auth_database(settings.db)}",
+        f"database_uri = {users.replace('%', '%%')}",  # configparser reads % as interpolation
         f"admin_username = {settings.admin_username}",
         f"authorization_function = {AUTH_FUNCTION}",
     ]
