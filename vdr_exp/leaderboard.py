@@ -8,6 +8,7 @@ Only FINISHED runs count: a FAILED or KILLED run never reaches a leaderboard.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -57,6 +58,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=leaderboards, help=f"default: {leaderboards}")
     parser.add_argument("--no-log", action="store_true", help="do not log the outputs to the parent run")
     parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write the sweep report to DIR: report.html (self-contained) and report.md, with its files",
+    )
+    parser.add_argument(
         "--suite",
         action="store_true",
         help="the benchmark suite pivot of --parent (models x tasks and the suite mean; CSV, Markdown, heatmap)",
@@ -81,16 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from vdr_exp.reports.leaderboard import (
             RunFilter,
-            add_significance,
-            build,
+            board_for,
             compare_runs,
-            fetch_runs,
             latest_parent,
             log_to_run,
             print_board,
-            runs_to_rows,
             sweep_name,
             write,
+            write_report,
         )
         from vdr_exp.runs import server_auth, tracking
 
@@ -116,12 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             tags=tuple(tuple(t.split("=", 1)) for t in args.tag),
             run_kind=args.run_kind,
         )
-        board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), args.base), client, args.base)
+        board = board_for(client, run_filter, args.base)
         name = args.name or args.sweep or sweep_name(client, parent) or args.experiment
         written = write(board, args.out_dir, name, args.base)
         if parent and not args.no_log:
             with server_auth.unless_read_only(f"logging the leaderboard to run {parent}"):  # a reader's export
                 log_to_run(client, parent, written)
+        if args.report:
+            html = write_report(
+                client, board, args.report, name=name, base=args.base, parent_run_id=parent, log=not args.no_log
+            )
+            written = dataclasses.replace(written, report=html)
     except VdrError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ Only FINISHED runs count: a FAILED or KILLED run never reaches a leaderboard.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -22,7 +23,8 @@ from mlflow.tracking import MlflowClient
 
 from vdr_exp.config import TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError
-from vdr_exp.reports import plots, statistics
+from vdr_exp.reports import plots, seed_groups, statistics
+from vdr_exp.reports.board_markdown import pivot, to_markdown  # noqa: F401 - part of this module's interface
 from vdr_exp.retrieval.metrics import DIM_METRICS
 from vdr_exp.runs import tracking
 
@@ -46,10 +48,18 @@ COLUMNS = [
     "delta_ci95_high",
     "p_value",
     "n_queries",
+    # Over training seeds (vdr_exp.reports.seed_groups): n of the expected seeds, spread, the score's own CI.
+    *seed_groups.SEED_COLUMNS[:-1],
+    "ndcg_ci95_low",
+    "ndcg_ci95_high",
     "mrr_at_10",
     "map_at_100",
     "recall_at_10",
     "published_ndcg_at_10",
+    # Published vs reproduced: the difference, and whether the published figure lies in the score's 95% CI.
+    "published_delta",
+    "published_in_ci",
+    "published_source",
     "width",
     "dim",
     "pixel_budget",
@@ -58,6 +68,10 @@ COLUMNS = [
     "run_kind",
     "run_id",
     "start_time",
+    *seed_groups.STD_COLUMNS,
+    "seed_group",
+    seed_groups.RUN_IDS,
+    "missing_seeds",
 ]
 # Sweep keys that are already columns of their own; any other swept key becomes part of the model label.
 DIM_METRIC = re.compile(r"^ndcg_at_10_dim_(\d+)$")
@@ -156,6 +170,9 @@ def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
             "published_params": _float(params.get("model.published_params")),
             # A published score describes the checkpoint as released, not what a training run made of it.
             "published_ndcg_at_10": math.nan if trained else _float(params.get("model.published_ndcg_at_10")),
+            "published_source": None if trained else params.get("model.published_source"),
+            "seed": tags.get(seed_groups.SEED_TAG),
+            "seed_group": tags.get(seed_groups.SEED_GROUP_TAG),
             "pixel_budget": tags.get("pixel_budget"),
             "dataset": tags.get("dataset"),
             "model_id": tags.get("model_id"),
@@ -178,9 +195,13 @@ def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(rows: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
-    """Latest run per model and setting, ranked by NDCG@10 within its setting, with the delta to ``base``."""
-    latest = rows.sort_values("start_time").groupby(["model", *SETTING], dropna=False, sort=False).tail(1)
+def build(
+    rows: pd.DataFrame, base: str | None = None, failed: Sequence[Run] = (), expected_seeds: int | None = None
+) -> pd.DataFrame:
+    """Latest run per model and setting (over its seeds: the latest run of each, see :mod:`seed_groups`),
+    ranked by NDCG@10 within its setting, with the delta to ``base``. ``failed``: FAILED runs of seed groups,
+    named on their rows; ``expected_seeds``: the seeds a sweep asked for."""
+    latest = seed_groups.mark_missing(seed_groups.aggregate(rows, SETTING), list(failed), expected_seeds)
     order = latest.assign(_width=latest["width"].map(lambda w: math.inf if w == "full" else int(w)))
     board = order.sort_values(
         ["dataset", "pixel_budget", "_width", "ndcg_at_10"], ascending=[True, True, False, False]
@@ -195,8 +216,10 @@ def build(rows: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
         reference = board[board["model"] == base].set_index(SETTING)["ndcg_at_10"]
         keys = pd.MultiIndex.from_frame(board[SETTING])
         board["delta_ndcg_at_10"] = board["ndcg_at_10"].to_numpy() - reference.reindex(keys).to_numpy()
-    for column in ("delta_ci95_low", "delta_ci95_high", "p_value"):
+    for column in ("delta_ci95_low", "delta_ci95_high", "p_value", "ndcg_ci95_low", "ndcg_ci95_high"):
         board[column] = math.nan
+    board["published_delta"] = board["ndcg_at_10"] - board["published_ndcg_at_10"]
+    board["published_in_ci"] = pd.array([pd.NA] * len(board), dtype="boolean")
     for column in ("params", "trainable_params", "published_params"):  # counts: 155200, not 155200.0
         board[column] = pd.array(board[column].round(), dtype="Int64")
     board["n_queries"] = pd.array([pd.NA] * len(board), dtype="Int64")
@@ -214,26 +237,53 @@ def per_query(client: MlflowClient, run_id: str, cache: dict[str, pd.DataFrame |
     return cache[run_id]
 
 
+def row_scores(client: MlflowClient, row: pd.Series, cache: dict[str, pd.DataFrame | None]) -> pd.DataFrame | None:
+    """The row's per-query NDCG@10, query_id x one column per seed run (None when a run logged none)."""
+    tables = [per_query(client, run_id, cache) for run_id in str(row[seed_groups.RUN_IDS]).split()]
+    if not tables or any(t is None for t in tables):
+        return None
+    return seed_groups.score_matrix(tables)
+
+
+def _add_score_intervals(board: pd.DataFrame, client: MlflowClient, cache: dict, plain: pd.Series) -> None:
+    """Each row's own 95% interval (seeds, then queries), and whether its published figure lies inside it."""
+    for index in board.index[plain]:
+        scores = row_scores(client, board.loc[index], cache)
+        if scores is None or scores.empty:
+            continue
+        low, high = statistics.score_interval(scores.to_numpy().T)
+        board.loc[index, ["ndcg_ci95_low", "ndcg_ci95_high"]] = [low, high]
+        published = board.loc[index, "published_ndcg_at_10"]
+        if pd.notna(published):
+            board.loc[index, "published_in_ci"] = bool(low - 1e-12 <= published <= high + 1e-12)
+
+
 def add_significance(board: pd.DataFrame, client: MlflowClient, base: str | None) -> pd.DataFrame:
-    """For every full-width row against ``base`` in the same setting: the paired CI, p-value and query count."""
-    if base is None:
-        return board
+    """For every full-width row: its score's CI; against ``base`` in the same setting: the CI of the
+    difference, p-value and query count, paired by query (several seeds: the two-level bootstrap)."""
     cache: dict[str, pd.DataFrame | None] = {}
     board = board.copy()
     plain = (board["width"] == "full") & (board["kind"] != "reranked")
-    bases = board[plain & (board["model"] == base)].set_index(["dataset", "pixel_budget"])["run_id"]
+    _add_score_intervals(board, client, cache, plain)
+    if base is None:
+        return board
+    bases = board[plain & (board["model"] == base)].set_index(["dataset", "pixel_budget"])
     for index in board.index[plain & (board["model"] != base)]:
         row = board.loc[index]
-        base_run = bases.get((row["dataset"], row["pixel_budget"]))
-        if base_run is None:
+        key = (row["dataset"], row["pixel_budget"])
+        if key not in bases.index:
             continue
-        a, b = per_query(client, base_run, cache), per_query(client, row["run_id"], cache)
+        a, b = row_scores(client, bases.loc[key], cache), row_scores(client, row, cache)
         if a is None or b is None:
             continue
-        joined = statistics.per_query_join(a, b)
-        if joined.empty:
+        a, b = a.align(b, join="inner", axis=0)
+        if a.empty:
             continue
-        result = statistics.compare(joined["ndcg_at_10_a"].to_numpy(), joined["ndcg_at_10_b"].to_numpy())
+        if a.shape[1] == 1 and b.shape[1] == 1:  # one seed each: the paired query tests, as --compare runs them
+            joined = statistics.per_query_join(*(m.iloc[:, 0].rename("ndcg_at_10").reset_index() for m in (a, b)))
+            result = statistics.compare(joined["ndcg_at_10_a"].to_numpy(), joined["ndcg_at_10_b"].to_numpy())
+        else:
+            result = statistics.compare_seeds(a.to_numpy().T, b.to_numpy().T)
         board.loc[index, ["delta_ci95_low", "delta_ci95_high", "p_value"]] = [
             result.ci_low,
             result.ci_high,
@@ -243,110 +293,13 @@ def add_significance(board: pd.DataFrame, client: MlflowClient, base: str | None
     return board
 
 
-def _human(n: float) -> str:
-    if n is None or pd.isna(n):
-        return ""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.0f}"
-
-
-# The full-width table's columns as Markdown shows them (the CSV keeps every column, unrounded).
-MARKDOWN_COLUMNS = {
-    "rank": "rank",
-    "model": "model",
-    "kind": "kind",
-    "params": "params",
-    "published_params": "published params",
-    "ndcg_at_10": "NDCG@10",
-    "delta_ndcg_at_10": "Δ vs base",
-    "delta_95ci": "Δ 95% CI",
-    "p_value": "p",
-    "n_queries": "queries",
-    "mrr_at_10": "MRR@10",
-    "map_at_100": "MAP@100",
-    "recall_at_10": "R@10",
-    "published_ndcg_at_10": "published NDCG@10",
-}
-
-
-def _settings(board: pd.DataFrame):
-    """(heading, rows) per evaluation setting: one table each, the heading naming dataset and pixel budget."""
-    for (dataset, pixels), rows in board.groupby(["dataset", "pixel_budget"], sort=True, dropna=False):
-        yield f"{dataset} / pixels={pixels}", rows
-
-
-def _fmt(value: object, spec: str) -> str:
-    return "" if value is None or pd.isna(value) else format(value, spec)
-
-
-def _markdown(table: pd.DataFrame, text: tuple[str, ...] = ("model", "kind")) -> str:
-    """Cells already formatted as text (so ``+0.229`` keeps its sign); ``text`` columns left-aligned."""
-    align = ["left" if column in text else "right" for column in table.columns]
-    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
-
-
-def _full_width_table(rows: pd.DataFrame) -> str:
-    shown = rows[rows["width"] == "full"].copy()
-    tested = shown["p_value"].notna()
-    shown["delta_95ci"] = [
-        f"[{lo:+.3f}, {hi:+.3f}]" if ok else ""
-        for lo, hi, ok in zip(shown["delta_ci95_low"], shown["delta_ci95_high"], tested, strict=True)
-    ]
-    shown["p_value"] = [
-        f"{p:.4f}{' *' if p < 0.05 else ''}" if ok else "" for p, ok in zip(shown["p_value"], tested, strict=True)
-    ]
-    for column in ("params", "published_params"):
-        shown[column] = shown[column].map(_human)
-    for column in ("ndcg_at_10", "mrr_at_10", "map_at_100", "recall_at_10", "published_ndcg_at_10"):
-        shown[column] = shown[column].map(lambda v: _fmt(v, ".3f"))
-    shown["delta_ndcg_at_10"] = shown["delta_ndcg_at_10"].map(lambda v: _fmt(v, "+.3f"))
-    for column in ("rank", "n_queries"):
-        shown[column] = shown[column].map(lambda v: _fmt(v, "d"))
-    shown = shown[list(MARKDOWN_COLUMNS)].rename(columns=MARKDOWN_COLUMNS)
-    return _markdown(shown)
-
-
-def pivot(board: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
-    """NDCG@10 as model x width (full first, then widest to narrowest) with, given a base model, one
-    ``Δ <width>`` column per width: each model's difference to the base at that width. One setting."""
-    plain = board[board["kind"] != "reranked"]
-    table = plain.pivot_table(
-        index="model", columns="width", values="ndcg_at_10", aggfunc="first", sort=False, dropna=False
-    )
-    widths = sorted(table.columns, key=lambda w: -math.inf if w == "full" else -int(w))
-    table = table[widths].reindex(plain.loc[plain["width"] == "full", "model"].drop_duplicates())  # board order
-    if base is not None and base in table.index:
-        for width in widths:
-            table[f"Δ {width}"] = table[width] - table.loc[base, width]
-    table.columns = [str(c) for c in table.columns]
-    return table.reset_index()
-
-
-def to_markdown(board: pd.DataFrame, base: str | None = None) -> str:
-    """Per setting: the full-width leaderboard (3 decimals, CI and p against the base, * when p < 0.05) and,
-    when widths were truncated, the model x width pivot with its deltas to the base."""
-    parts = []
-    for heading, rows in _settings(board):
-        parts += [f"### {heading}", "", _full_width_table(rows), ""]
-        if (rows["width"] != "full").any():
-            table = pivot(rows, base)
-            for column in table.columns[1:]:
-                spec = "+.3f" if column.startswith("Δ") else ".3f"
-                table[column] = table[column].map(lambda v, spec=spec: _fmt(v, spec))
-            parts += ["NDCG@10 by embedding width (Matryoshka)", "", _markdown(table), ""]
-    if base is not None:
-        parts.append(f"Δ: difference to {base}; CI and p: paired over the queries both runs scored, * p < 0.05.")
-    return "\n".join(parts).rstrip() + "\n"
-
-
 @dataclass(frozen=True)
 class Written:
     csv: Path
     markdown: Path
     size_plot: Path
     matryoshka_plot: Path | None
+    report: Path | None = None  # the sweep report's HTML (its folder is logged as report/, not leaderboard/)
 
     def paths(self) -> list[Path]:
         return [p for p in (self.csv, self.markdown, self.size_plot, self.matryoshka_plot) if p is not None]
@@ -375,6 +328,8 @@ def print_board(result: tuple[pd.DataFrame, Written], base: str | None = None) -
     print("\n" + to_markdown(board, base))
     for path in written.paths():
         print(f"wrote {path}")
+    if written.report is not None:
+        print(f"wrote {written.report} (the sweep report; report.md beside it)")
 
 
 def for_parent_run(
@@ -389,10 +344,44 @@ def for_parent_run(
     """The leaderboard of one sweep, written to ``out_dir`` and logged to its parent run."""
     client = tracking.client_for(track)
     run_filter = RunFilter(experiment=track.experiment_name, parent_run_id=parent_run_id, run_kind=run_kind)
-    board = add_significance(build(runs_to_rows(fetch_runs(client, run_filter)), base), client, base)
-    written = write(board, out_dir, name or f"sweep-{parent_run_id[:8]}", base)
+    board = board_for(client, run_filter, base)
+    stem = name or f"sweep-{parent_run_id[:8]}"
+    written = write(board, out_dir, stem, base)
     log_to_run(client, parent_run_id, written)
-    return board, written
+    report = write_report(client, board, out_dir / f"{stem}_report", name=stem, base=base, parent_run_id=parent_run_id)
+    return board, dataclasses.replace(written, report=report)
+
+
+def write_report(
+    client: MlflowClient,
+    board: pd.DataFrame,
+    out_dir: Path,
+    *,
+    name: str,
+    base: str | None,
+    parent_run_id: str | None,
+    log: bool = True,
+) -> Path:
+    """The sweep report (:mod:`vdr_exp.reports.sweep_report`) in ``out_dir``, logged to the parent as ``report/``."""
+    from vdr_exp.reports import sweep_report  # it reads rows through this module
+
+    report = sweep_report.write(client, board, out_dir, name=name, base=base, parent_run_id=parent_run_id)
+    if parent_run_id and log:
+        client.log_artifacts(parent_run_id, str(out_dir), artifact_path="report")
+    return report.html
+
+
+def board_for(client: MlflowClient, run_filter: RunFilter, base: str | None) -> pd.DataFrame:
+    """Query -> table: the FINISHED runs as rows (over their seeds), the failed members of their seed groups
+    named, the intervals and tests against ``base``."""
+    runs = fetch_runs(client, run_filter)
+    experiment_ids = sorted({r.info.experiment_id for r in runs})
+    failed = seed_groups.failed_seed_runs(client, experiment_ids, run_filter.parent_run_id)
+    expected = None
+    if run_filter.parent_run_id:
+        expected = client.get_run(run_filter.parent_run_id).data.tags.get(seed_groups.SEEDS_TAG)
+    board = build(runs_to_rows(runs), base, failed, int(expected) if expected else None)
+    return add_significance(board, client, base)
 
 
 def compare_runs(client: MlflowClient, run_a: str, run_b: str, out_dir: Path) -> tuple[Path, str]:

@@ -64,3 +64,68 @@ def per_query_join(a: pd.DataFrame, b: pd.DataFrame, metric: str = "ndcg_at_10")
     joined["delta"] = joined[f"{metric}_b"] - joined[f"{metric}_a"]
     joined["change"] = np.select([joined["delta"] > 1e-12, joined["delta"] < -1e-12], ["improved", "regressed"], "tied")
     return joined.sort_values("delta").reset_index(drop=True)
+
+
+# --- Several training seeds: the two-level bootstrap ---------------------------------------------------------
+#
+# A finetune's score also varies with its training seed. With the scores of every seed of a model as a
+# (seeds x queries) matrix, each replicate resamples the seeds of each model with replacement, then the queries
+# with replacement; every seed and the base scored the same queries, so one query draw serves them all (the
+# pairing by query stays). The interval is the 2.5th..97.5th percentile of the replicate means; the p-value
+# counts replicates of the centred difference at least as far from 0 as the observed one,
+# (1 + count) / (1 + RESAMPLES). One seed each reduces it to the paired query bootstrap.
+TWO_LEVEL_METHOD = (
+    f"two-level bootstrap: each of {RESAMPLES:,} replicates resamples the training seeds of each model, then the "
+    "queries (one draw for all seeds, paired with the base), with replacement; 95% CI = 2.5th..97.5th "
+    "percentile of the replicate mean differences; p = (1 + #|replicate - observed| >= |observed|) / "
+    f"(1 + {RESAMPLES:,})"
+)
+
+
+def _seed_means(scores: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, queries): the per-query mean over a resample (with replacement) of the seeds (rows)."""
+    picks = rng.integers(0, scores.shape[0], size=(size, scores.shape[0]))
+    return scores[picks].mean(axis=1)
+
+
+def _two_level_means(a: np.ndarray | None, b: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Replicate means of ``b`` (minus ``a`` when given): seeds resampled per model, then one query draw."""
+    rng = np.random.default_rng(seed)
+    n = b.shape[1]
+    means = []
+    for start in range(0, resamples, CHUNK):
+        size = min(CHUNK, resamples - start)
+        per_query = _seed_means(b, rng, size)
+        if a is not None:
+            per_query = per_query - _seed_means(a, rng, size)
+        queries = rng.integers(0, n, size=(size, n))
+        means.append(np.take_along_axis(per_query, queries, axis=1).mean(axis=1))
+    return np.concatenate(means)
+
+
+def _matrix(scores: np.ndarray) -> np.ndarray:
+    matrix = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    if matrix.size == 0:
+        raise ValueError("no scores: nothing to resample")
+    return matrix
+
+
+def compare_seeds(a: np.ndarray, b: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED) -> PairedComparison:
+    """``b`` against ``a``, each a (seeds x queries) matrix over the same queries in the same order (a 1-D array
+    is one seed): the two-level bootstrap interval and p-value of the mean difference (see above)."""
+    a, b = _matrix(a), _matrix(b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{a.shape[1]} vs {b.shape[1]} queries: both models must score the same queries")
+    observed = float(b.mean() - a.mean())
+    means = _two_level_means(a, b, resamples, seed)
+    low, high = np.quantile(means, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    extreme = int(np.sum(np.abs(means - observed) >= abs(observed) - 1e-12))
+    return PairedComparison(b.shape[1], observed, float(low), float(high), (1 + extreme) / (1 + resamples))
+
+
+def score_interval(scores: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float]:
+    """95% interval of one model's mean score from its (seeds x queries) matrix: seeds, then queries resampled.
+    What a published figure is checked against."""
+    means = _two_level_means(None, _matrix(scores), resamples, seed)
+    low, high = np.quantile(means, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return float(low), float(high)
