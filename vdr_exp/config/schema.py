@@ -89,6 +89,10 @@ class ModelConfig:
     published_ndcg_at_10: float | None = None
     # Where the published figures come from (a URL or a citation); required when either is set.
     published_source: str | None = None
+    # Published main scores of MTEB tasks (task name -> score, e.g. the MTEB leaderboard's), shown beside the
+    # reproduced ones in benchmark suite pivots; published_tasks_source is required with them.
+    published_tasks: dict[str, float] = field(default_factory=dict)
+    published_tasks_source: str | None = None
     trust_remote_code: bool = False
     # A Hub branch, tag, commit or PR ref (``refs/pr/4``); null: main.
     revision: str | None = None

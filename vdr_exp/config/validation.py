@@ -67,6 +67,11 @@ def _check(cfg: EvaluateRunConfig) -> None:
             f"model {cfg.model.name!r} sets {' and '.join(published)} without model.published_source; "
             "name where the figure comes from (a URL or citation) or drop the figure."
         )
+    if cfg.model.published_tasks and not (cfg.model.published_tasks_source or "").strip():
+        raise ConfigError(
+            f"model {cfg.model.name!r} sets model.published_tasks without model.published_tasks_source; "
+            "name where the task scores come from (a URL or citation) or drop them."
+        )
     if cfg.model.from_run is None and not cfg.model.path:
         raise ConfigError(f"model {cfg.model.name!r} has an empty path; set model.path or model.from_run.")
     for key in ("dtype", "attn_implementation"):

@@ -10,7 +10,7 @@ of every other evaluation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vdr_exp.data.pages import PageCorpus
 from vdr_exp.data.protocols import RetrievalProtocol
@@ -25,6 +25,10 @@ class LoadedTask:
     split: str
     # subset -> its protocol and its languages (ISO 639-3 + script), subsets with queries only
     subsets: dict[str, tuple[RetrievalProtocol, tuple[str, ...]]]
+    # Reranking tasks: subset -> query id -> its candidate pages (mteb's ``top_ranked``); empty for retrieval.
+    candidates: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # The cut-offs mteb scores this task at (its ``k_values``).
+    k_values: tuple[int, ...] = ()
 
 
 def _task(name: str, subsets: list[str] | None, local_path: str | None):
@@ -66,12 +70,26 @@ def load_task(name: str, *, subsets: list[str] | None = None, local_path: str | 
     task.convert_v1_dataset_format_to_v2(num_proc=None)  # v1/v2 loaders fill queries/corpus; v3 fills dataset
     split = meta.eval_splits[0]
     langs = meta.eval_langs if isinstance(meta.eval_langs, dict) else {"default": meta.eval_langs}
-    loaded = {}
+    loaded, candidates = {}, {}
     for subset, splits in task.dataset.items():
         if subset not in task.hf_subsets or split not in splits or len(splits[split]["queries"]) == 0:
             continue
         label = name if subset == "default" else f"{name}/{subset}"
         loaded[subset] = (_protocol(label, splits[split]), tuple(langs.get(subset, ())))
+        if splits[split].get("top_ranked") is not None:
+            candidates[subset] = _candidates(label, splits[split]["top_ranked"], loaded[subset][0])
     if not loaded:
         raise InputError(f"{name}: no queries in any of the subsets {task.hf_subsets}; check benchmark.subsets.")
-    return LoadedTask(name, meta.dataset["revision"], meta.main_score, split, loaded)
+    return LoadedTask(name, meta.dataset["revision"], meta.main_score, split, loaded, candidates, tuple(task.k_values))
+
+
+def _candidates(name: str, top_ranked: dict, protocol: RetrievalProtocol) -> dict[str, list[str]]:
+    """A reranking task's candidate lists, checked against its corpus (ids as strings, as mteb keeps them)."""
+    lists = {str(q): [str(d) for d in docs] for q, docs in top_ranked.items()}
+    unknown = sorted({d for docs in lists.values() for d in docs if d not in protocol.corpus})
+    if unknown:
+        raise InputError(
+            f"{name}: the candidate lists (top_ranked) name {len(unknown)} page(s) missing from the corpus "
+            f"(e.g. {unknown[:3]}); rebuild or re-download the dataset."
+        )
+    return lists

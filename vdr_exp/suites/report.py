@@ -7,6 +7,7 @@ run, or a sweep's parent when several models ran.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,30 +17,89 @@ import pandas as pd
 from vdr_exp.runs import tracking
 
 if TYPE_CHECKING:
+    from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
 MEAN = "mean"
+COLUMNS = ["model", "task", "subset", "metric", "score"]
+SKIPPED_TAG = "skipped_task."  # on a suite run: task -> the earlier child runs a rerun reused
+PUBLISHED_PARAM = "model.published_tasks."
+RERANKER_TAG = "reranker_name"  # on a task run: the reranker config's name
+
+
+def _runs(client: MlflowClient, experiment_id: str, root: str, kind: str) -> list:
+    query = " and ".join([tracking.tag_equals("suite_root", root), tracking.tag_equals("run_kind", kind)])
+    return client.search_runs([experiment_id], query, max_results=10_000)
+
+
+def _row(run: Run) -> dict:
+    return {
+        "model": run.data.tags["model_name"],
+        "task": run.data.tags["mteb_task"],
+        "subset": run.data.tags["hf_subset"],
+        "metric": run.data.tags["main_score_name"],
+        "score": run.data.metrics["main_score"],
+    }
 
 
 def task_rows(client: MlflowClient, experiment_name: str, root: str) -> pd.DataFrame:
-    """model, task, subset, main score name and value of every finished task run under ``root``."""
+    """model, task, subset, main score name and value of every finished task run under ``root``, the earlier
+    runs a rerun skipped in their favour, and a ``model + reranker`` row where a reranker re-ordered the
+    retriever's pages."""
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
-        return pd.DataFrame(columns=["model", "task", "subset", "metric", "score"])
-    query = " and ".join([tracking.tag_equals("suite_root", root), tracking.tag_equals("run_kind", "benchmark_task")])
-    runs = client.search_runs([experiment.experiment_id], query, max_results=10_000)
-    rows = [
-        {
-            "model": run.data.tags["model_name"],
-            "task": run.data.tags["mteb_task"],
-            "subset": run.data.tags["hf_subset"],
-            "metric": run.data.tags["main_score_name"],
-            "score": run.data.metrics["main_score"],
-        }
-        for run in runs
-        if run.info.status == "FINISHED" and "main_score" in run.data.metrics
-    ]
-    return pd.DataFrame(rows, columns=["model", "task", "subset", "metric", "score"])
+        return pd.DataFrame(columns=COLUMNS)
+    runs = _runs(client, experiment.experiment_id, root, "benchmark_task")
+    for suite in _runs(client, experiment.experiment_id, root, "benchmark"):
+        for key, ids in suite.data.tags.items():
+            if key.startswith(SKIPPED_TAG):
+                runs += [client.get_run(run_id) for run_id in ids.split(",")]
+    rows = []
+    for run in runs:
+        if run.info.status != "FINISHED" or "main_score" not in run.data.metrics:
+            continue
+        rows.append(_row(run))
+        if "rerank_main_score" in run.data.metrics:
+            reranked = {"model": f"{rows[-1]['model']} + {run.data.tags.get(RERANKER_TAG, 'reranker')}"}
+            rows.append({**rows[-1], **reranked, "score": run.data.metrics["rerank_main_score"]})
+    return pd.DataFrame(rows, columns=COLUMNS).drop_duplicates()
+
+
+def published_scores(client: MlflowClient, experiment_name: str, root: str) -> pd.DataFrame:
+    """model, task, published score and its source, from the ``model.published_tasks`` of each suite run's
+    logged config (``conf/model/*.yaml``)."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    rows = []
+    for suite in _runs(client, experiment.experiment_id, root, "benchmark") if experiment else []:
+        params = suite.data.params
+        source = params.get("model.published_tasks_source")
+        for key, value in params.items():
+            if key.startswith(PUBLISHED_PARAM) and source:
+                task = key[len(PUBLISHED_PARAM) :]
+                rows.append(
+                    {"model": params.get("model.name"), "task": task, "published": float(value), "source": source}
+                )
+    return pd.DataFrame(rows, columns=["model", "task", "published", "source"]).drop_duplicates()
+
+
+def published_vs_reproduced(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Per model with published task scores: published, reproduced and their difference per task, then the
+    mean over the tasks that have both."""
+    rows = []
+    for model, group in published.groupby("model", sort=True):
+        both = []
+        for _, entry in group.sort_values("task").iterrows():
+            reproduced = table.at[model, entry["task"]] if model in table.index and entry["task"] in table else None
+            reproduced = None if reproduced is None or pd.isna(reproduced) else float(reproduced)
+            rows.append([model, entry["task"], entry["published"], reproduced, entry["source"]])
+            if reproduced is not None:
+                both.append((entry["published"], reproduced))
+        if both:
+            mean = [sum(p for p, _ in both) / len(both), sum(r for _, r in both) / len(both)]
+            rows.append([model, f"{MEAN} ({len(both)} tasks)", *mean, group["source"].iloc[0]])
+    frame = pd.DataFrame(rows, columns=["model", "task", "published", "reproduced", "source"])
+    frame.insert(4, "difference", frame["reproduced"] - frame["published"])
+    return frame
 
 
 def pivot(rows: pd.DataFrame, *, by_language: bool = False) -> pd.DataFrame:
@@ -59,6 +119,12 @@ class SuiteFiles:
     csv: Path
     markdown: Path
     heatmap: Path
+    published: Path | None = None  # published vs reproduced, where a model config has published task scores
+
+
+def file_stem(name: str) -> str:
+    """A benchmark name as a file name: ``ViDoRe(v3.1, reranking)`` -> ``ViDoRe_v3.1_reranking``."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "suite"
 
 
 def _heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -83,16 +149,32 @@ def _heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
     return path
 
 
-def write(table: pd.DataFrame, out_dir: Path, name: str, metric_note: str) -> SuiteFiles:
+def _markdown_published(published: pd.DataFrame) -> str:
+    if published.empty:
+        return ""
+    shown = published.drop(columns="source").map(lambda v: f"{v:.3f}" if isinstance(v, float) and pd.notna(v) else v)
+    sources = "; ".join(f"{m}: {s}" for m, s in published.groupby("model")["source"].first().items())
+    return f"\n## Published vs reproduced\n\nSources: {sources}.\n\n{shown.fillna('-').to_markdown(index=False)}\n"
+
+
+def write(
+    table: pd.DataFrame, out_dir: Path, name: str, metric_note: str, published: pd.DataFrame | None = None
+) -> SuiteFiles:
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv = out_dir / f"{name}_suite.csv"
+    stem = file_stem(name)
+    csv = out_dir / f"{stem}_suite.csv"
     table.to_csv(csv, float_format="%.6f")
-    markdown = out_dir / f"{name}_suite.md"
+    published_csv = None
+    if published is not None and not published.empty:
+        published_csv = out_dir / f"{stem}_suite_published.csv"
+        published.to_csv(published_csv, index=False, float_format="%.6f")
+    markdown = out_dir / f"{stem}_suite.md"
     shown = table.map(lambda v: f"{v:.3f}" if pd.notna(v) else "-")
     markdown.write_text(f"# {name}\n\nMain score per task ({metric_note}); `mean` is the suite's score.\n\n"
-                        + shown.to_markdown() + "\n")  # fmt: skip
-    heatmap = _heatmap(table, out_dir / f"{name}_suite.png", f"{name}: main score per task")
-    return SuiteFiles(csv, markdown, heatmap)
+                        + shown.to_markdown() + "\n" + _markdown_published(published if published is not None
+                                                                            else pd.DataFrame()))  # fmt: skip
+    heatmap = _heatmap(table, out_dir / f"{stem}_suite.png", f"{name}: main score per task")
+    return SuiteFiles(csv, markdown, heatmap, published_csv)
 
 
 def write_for_root(
@@ -112,8 +194,12 @@ def write_for_root(
     if table.empty:
         return None
     metrics = ", ".join(f"{task}: {metric}" for task, metric in rows.groupby("task")["metric"].first().items())
-    files = write(table, out_dir, name, metrics)
-    for path in (files.csv, files.markdown, files.heatmap) if log else ():
-        client.log_artifact(root, str(path), artifact_path="suite")
+    published = published_vs_reproduced(table, published_scores(client, experiment_name, root))
+    files = write(table, out_dir, name, metrics, published)
+    for path in (files.csv, files.markdown, files.heatmap, files.published) if log else ():
+        if path is not None:
+            client.log_artifact(root, str(path), artifact_path="suite")
     print(f"suite leaderboard ({name}):\n{table.round(4).to_string()}\n  -> {files.csv}", flush=True)
+    if not published.empty:
+        print(f"published vs reproduced:\n{published.round(4).to_string(index=False)}", flush=True)
     return files

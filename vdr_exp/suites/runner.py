@@ -1,42 +1,42 @@
 """One model over a benchmark suite: a parent run for the suite, a child per (task, subset), MTEB result files.
 
 The job's own MLflow run (``run_kind=benchmark``) is the suite's parent; each (task, language subset) is a
-child run (``run_kind=benchmark_task``) with every metric, the task's main score as ``main_score`` and the
-usual artifacts. In a multirun over models, each model's suite run is a child of the sweep's parent run.
-A task that cannot run (unknown name, a folder missing a config, qrels naming unknown pages) becomes a FAILED
-child with a one-line error, and the rest of the suite goes on; the job then ends with that list.
+child run (``run_kind=benchmark_task``, :mod:`vdr_exp.suites.task_runs`). In a multirun over models, each
+model's suite run is a child of the sweep's parent run.
 
-After each task, its scores over all subsets are written in MTEB's layout through MTEB's own result class:
-``<benchmark.results_dir>/results/<model>/<revision>/<TaskName>.json``. ``mteb``'s ``ResultCache`` reads them
-back with the same main score.
+Tasks are isolated: whatever one task raises (an unknown name, a folder missing a config, a loader's or a
+model's own exception) ends that task's child FAILED with the error as its ``error`` tag and ``error.txt``, one
+``error:`` line is printed, and the suite goes on. The parent records how many tasks finished, failed and were
+skipped; only after the last task does the job end FAILED (exit non-zero), naming the failed ones.
+
+Unless ``force=true``, a task whose identical configuration already finished every subset in an earlier run is
+skipped, and that run's scores count in this suite's mean and pivot: a rerun after a failure re-runs only the
+failed and the missing tasks.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 
-from vdr_exp.config import EvaluateRunConfig
-from vdr_exp.errors import InputError, VdrError
+from vdr_exp.config import EvaluateRunConfig, RerankerConfig
+from vdr_exp.errors import ConfigError, InputError, VdrError
 from vdr_exp.jobs import steps
-from vdr_exp.retrieval import mteb_results
 from vdr_exp.runs import tracking
 from vdr_exp.runs.job_context import JobContext
-from vdr_exp.suites import mteb_tasks, report
+from vdr_exp.suites import mteb_tasks, report, task_runs
 from vdr_exp.suites.loading import load_task
+from vdr_exp.suites.task_runs import SuiteContext
 
 log = logging.getLogger(__name__)
 
 
 def mteb_model_name(cfg: EvaluateRunConfig) -> tuple[str, str]:
-    """(folder name, revision) as MTEB's result cache spells them: ``org__name`` for a Hub id, the config's
-    name for a local folder; the pinned revision or MTEB's ``no_revision_available``."""
-    path = cfg.model.path or ""
-    looks_like_hub_id = path.count("/") == 1 and not Path(path).exists()
-    name = path if looks_like_hub_id else cfg.model.name
-    return name.replace("/", "__").replace(" ", "_"), cfg.model.revision or "no_revision_available"
+    """(folder name, revision) of the model's MTEB results (see :func:`task_runs.mteb_name`)."""
+    return task_runs.mteb_name(cfg.model.path, cfg.model.name, cfg.model.revision)
 
 
 def _local_paths(cfg: EvaluateRunConfig) -> dict[str, str]:
@@ -49,107 +49,120 @@ def _local_paths(cfg: EvaluateRunConfig) -> dict[str, str]:
     return paths
 
 
-def write_task_result(folder: Path, task: str, revision: str, split: str, subsets: list[dict], seconds: float) -> Path:
-    """One MTEB result file, built and validated by mteb's ``TaskResult`` (so mteb reads it back as written)."""
-    import mteb
-    from mteb.results import TaskResult
-
-    result = TaskResult.model_validate(
-        {
-            "dataset_revision": revision,
-            "task_name": task,
-            "mteb_version": mteb.__version__,
-            "scores": {split: subsets},
-            "evaluation_time": round(seconds, 3),
-            "kg_co2_emissions": None,
-        }
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{task}.json"
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(result.model_dump_json(indent=2) + "\n")
-    partial.replace(path)  # a reader never sees half a file
-    return path
+def check_reranker(reranker: RerankerConfig, benchmark: str, chosen: mteb_tasks.Selection) -> None:
+    """Reranking tasks need a reranker: said before any model loads."""
+    if chosen.reranking and reranker.path is None:
+        names = ", ".join(spec.name for spec in chosen.reranking[:3])
+        raise ConfigError(
+            f"benchmark {benchmark} has {len(chosen.reranking)} reranking task(s) ({names}, ...): they rerank "
+            "given candidate lists, so pick a reranker (reranker=<name> or reranker=custom reranker.path=...)."
+        )
 
 
-def _child_tags(cfg: EvaluateRunConfig, root: str, task: str, subset: str, main_score: str) -> dict[str, str]:
-    return {
-        "run_kind": "benchmark_task",
-        "model_name": cfg.model.name,
-        "model_id": cfg.model.path or "",
-        "benchmark": cfg.benchmark.name,
-        "mteb_task": task,
-        "hf_subset": subset,
-        "main_score_name": main_score,
-        "suite_root": root,
-    }
+@dataclass
+class Outcome:
+    finished: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # the main score of every finished or skipped task
+
+    def record(self) -> dict[str, float]:
+        """On the suite run: the counts and the names of the failed tasks; returns the suite's metrics."""
+        counts = {"tasks_finished": len(self.finished), "tasks_failed": len(self.failed)}
+        counts["tasks_skipped"] = len(self.skipped)
+        metrics = {"main_score": sum(self.scores) / len(self.scores)} if self.scores else {}
+        mlflow.log_metrics({**counts, **metrics})
+        mlflow.set_tag("failed_tasks", ", ".join(self.failed) or "none")
+        return metrics
 
 
-def _failed_child(cfg: EvaluateRunConfig, parent: str, root: str, task: str, error: VdrError) -> None:
-    tags = _child_tags(cfg, root, task, "-", "-")
+def _failed_child(ctx: SuiteContext, name: str, error: BaseException) -> None:
+    """A task that failed before any of its children opened still gets a FAILED child saying why."""
+    spec = mteb_tasks.TaskSpec(name, "", "", (), "-", {}, True)
+    tags = task_runs.child_tags(ctx, spec, "-", "-", "-")
     try:
-        with tracking.tracked_run(cfg.tracking, f"{task} | {cfg.model.name}", tags, parent, nested=True):
+        with tracking.tracked_run(ctx.cfg.tracking, f"{name} | {ctx.cfg.model.name}", tags, ctx.parent, nested=True):
             raise error
-    except VdrError:
+    except Exception:  # noqa: BLE001 - recorded on the child; the suite goes on
         pass
-    print(f"error: {error}", flush=True)
+
+
+def _error_line(name: str, error: BaseException) -> str:
+    if isinstance(error, VdrError):
+        return f"error: {error}"
+    return f"error: {name}: {type(error).__name__}: {error} (the task failed; the suite went on)"
+
+
+def _skip(ctx: SuiteContext, spec: mteb_tasks.TaskSpec, fingerprint: str, outcome: Outcome) -> bool:
+    if ctx.cfg.force:
+        return False
+    earlier = task_runs.finished_children(ctx, fingerprint)
+    if not earlier:
+        return False
+    mlflow.set_tag(f"{report.SKIPPED_TAG}{spec.name}", ",".join(r.info.run_id for r in earlier))
+    outcome.skipped.append(spec.name)
+    outcome.scores.append(sum(r.data.metrics["main_score"] for r in earlier) / len(earlier))
+    print(f"skipped: {spec.name} already FINISHED with this config (force=true reruns it)", flush=True)
+    return True
+
+
+def _run_one(
+    ctx: SuiteContext, spec: mteb_tasks.TaskSpec, local: dict[str, str], composed: object, outcome: Outcome
+) -> None:
+    fingerprint = task_runs.task_fingerprint(ctx.cfg, composed, spec)
+    if _skip(ctx, spec, fingerprint, outcome):
+        return
+    multilingual = list(spec.subsets) != ["default"]
+    subsets = ctx.cfg.benchmark.subsets if multilingual else None
+    try:
+        task = load_task(spec.name, subsets=subsets, local_path=local.get(spec.name))
+        score = task_runs.run_task(ctx, spec, task, fingerprint)
+    except Exception as error:  # any task's failure is that task's, never the suite's
+        if not ctx.in_child[0]:
+            _failed_child(ctx, spec.name, error)
+        ctx.in_child[0] = False
+        print(_error_line(spec.name, error), flush=True)
+        log.debug("task %s failed", spec.name, exc_info=True)
+        outcome.failed.append(spec.name)
+        return
+    outcome.finished.append(spec.name)
+    outcome.scores.append(score)
+    log.info("%s: %s %.4f", spec.name, task.main_score, score)
+
+
+def _context(cfg: EvaluateRunConfig, chosen: mteb_tasks.Selection, parent: str, root: str, out_dir: Path):
+    ctx = SuiteContext(cfg, parent, root, out_dir)
+    if chosen.retrieval:
+        ctx.loaded = steps.load_model(cfg)
+        ctx.cache = steps.embedding_cache_for(cfg)
+        ctx.cache_key = steps.cache_key(cfg, ctx.loaded) if ctx.cache is not None else None  # once per suite
+    if cfg.reranker.path is not None:
+        from vdr_exp.modeling import reranking
+
+        ctx.reranker = reranking.load_reranker(cfg.reranker, cfg.pixels)
+    return ctx
 
 
 def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict[str, float]:
     """Every selected task for this model; returns the suite mean of the main scores as ``main_score``."""
     chosen = mteb_tasks.suite_tasks(cfg.benchmark)
-    failures: list[str] = []
-    means: list[float] = []
+    check_reranker(cfg.reranker, cfg.benchmark.name, chosen)
+    outcome = Outcome()
     with steps.start_run(cfg, composed, job) as parent:
-        mlflow.set_tag("run_kind", "benchmark")
-        mlflow.set_tag("benchmark", cfg.benchmark.name)
+        mlflow.set_tags({"run_kind": "benchmark", "benchmark": cfg.benchmark.name})
         steps.log_config(composed, job.out_dir)
         steps.prepare_fixtures(cfg)
         root = job.parent_run_id or parent
         mlflow.set_tag("suite_root", root)
         local = _local_paths(cfg)
-        loaded = steps.load_model(cfg)
-        cache = steps.embedding_cache_for(cfg)
-        key = steps.cache_key(cfg, loaded) if cache is not None else None  # once: the weights do not change
-        model_folder, model_revision = mteb_model_name(cfg)
+        ctx = _context(cfg, chosen, parent, root, job.out_dir)
         for name, message in chosen.unknown.items():
-            _failed_child(cfg, parent, root, name, InputError(message))
-            failures.append(name)
+            _failed_child(ctx, name, InputError(message))
+            print(f"error: {message}", flush=True)
+            outcome.failed.append(name)
         for spec in chosen.run:
-            multilingual = list(spec.subsets) != ["default"]
-            try:
-                task = load_task(
-                    spec.name, subsets=cfg.benchmark.subsets if multilingual else None, local_path=local.get(spec.name)
-                )
-            except VdrError as error:
-                _failed_child(cfg, parent, root, spec.name, error)
-                failures.append(spec.name)
-                continue
-            subsets, seconds = [], 0.0
-            for subset, (protocol, languages) in task.subsets.items():
-                tags = _child_tags(cfg, root, spec.name, subset, task.main_score)
-                label = spec.name if subset == "default" else f"{spec.name} | {subset}"
-                with tracking.tracked_run(cfg.tracking, f"{label} | {cfg.model.name}", tags, parent, nested=True):
-                    result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=cache, model_key=key)
-                    out_dir = job.out_dir / spec.name / subset
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                    steps.log_evaluation(result, cfg, spec.name, out_dir)
-                    mlflow.log_metric("main_score", result.metrics[task.main_score])
-                subsets.append(
-                    mteb_results.subset_scores(
-                        result, main_score=task.main_score, hf_subset=subset, languages=languages
-                    )
-                )
-                seconds += result.evaluation_seconds
-            folder = Path(cfg.benchmark.results_dir) / "results" / model_folder / model_revision
-            path = write_task_result(folder, spec.name, task.revision, task.split, subsets, seconds)
-            mlflow.log_artifact(str(path), artifact_path=f"mteb_results/{model_folder}/{model_revision}")
-            means.append(sum(s["main_score"] for s in subsets) / len(subsets))
-            log.info("%s: %s %.4f", spec.name, task.main_score, means[-1])
-        metrics = {"main_score": sum(means) / len(means)} if means else {}
-        if metrics:
-            mlflow.log_metrics(metrics)
-        mlflow.set_tag("tasks_failed", ", ".join(failures) or "none")
+            _run_one(ctx, spec, local, composed, outcome)
+        metrics = outcome.record()
         if job.parent_run_id is None:  # one model on its own: its pivot now (a sweep writes one at its end)
             report.write_for_root(
                 tracking.client_for(cfg.tracking),
@@ -159,8 +172,10 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
                 out_dir=Path(cfg.paths.leaderboards),
                 by_language=cfg.benchmark.by_language,
             )
-        if failures:  # the suite run ends FAILED too, so a sweep on any launcher counts it
+        if outcome.failed:  # the suite run ends FAILED too, so a sweep on any launcher counts it
             raise InputError(
-                f"{len(failures)} task(s) of {cfg.benchmark.name} failed: {', '.join(failures)} (see above)"
+                f"{len(outcome.failed)} of {len(outcome.failed) + len(outcome.finished) + len(outcome.skipped)} "
+                f"task(s) of {cfg.benchmark.name} failed: {', '.join(outcome.failed)} (see the error lines above; "
+                "a rerun re-runs only these and any missing ones)"
             )
     return metrics
