@@ -94,7 +94,8 @@ def run_name(cfg: EvaluateRunConfig, job: JobContext) -> str:
     """What tells runs apart in the UI's table, first: the model, then what else this sweep job varies, then
     the kind of run (``tiny_qwen3_vl_4x pixels=side_256 (evaluate)``). Dataset and budget are tags and columns."""
     varied = [o for o in redact.redact_overrides(job.sweep_params.split()) if override_key(o) != "model"]
-    return " ".join([cfg.model.name, *varied, f"({cfg.run_kind})"])
+    seed = None if seeds.seed_in(varied) else seeds.seed_in(job.overrides)  # a swept seed is named already
+    return " ".join([cfg.model.name, *varied, *([f"seed={seed}"] if seed else []), f"({cfg.run_kind})"])
 
 
 def log_config(composed: DictConfig, out_dir: Path, *, resumed: bool = False) -> None:

@@ -49,6 +49,16 @@ def first_seed(overrides: list[str], default: int = DEFAULT_FIRST_SEED) -> int:
     return default
 
 
+def seed_in(overrides: list[str]) -> str | None:
+    """The seed a job's overrides pick (a seed sweep's job, or ``trainer.seed=7`` given by hand): part of its
+    run name, so the seeds of one model are told apart in the runs table."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") in (TRAIN_SEED_KEY, FROM_RUN_SEED_KEY):
+            return value
+    return None
+
+
 def _group_hash(tree: dict[str, Any]) -> str:
     canonical = json.dumps(tree, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
