@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from vdr_exp.config import load_evaluate_config, register_configs
 from vdr_exp.runs.entrypoint import refuse_unsafe_overrides, run_job
+from vdr_exp.runs.failures import guarded_main
 
 register_configs()
 
@@ -27,7 +28,7 @@ def _main(composed: DictConfig) -> float | None:
 
 def main() -> None:
     refuse_unsafe_overrides(sys.argv[1:])
-    _main()
+    guarded_main(_main)  # every failure, Hydra's own included: one error line, exit 2 (1 for a bug)
 
 
 if __name__ == "__main__":

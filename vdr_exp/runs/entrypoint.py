@@ -13,8 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import flatten, keys_with
-from vdr_exp.errors import ConfigError, VdrError
-from vdr_exp.runs import completed, console, interrupts, job_context, redact
+from vdr_exp.errors import ConfigError
+from vdr_exp.runs import completed, console, failures, interrupts, job_context, redact
 from vdr_exp.runs.job_context import JobContext
 
 RunConfig = TypeVar("RunConfig")
@@ -125,8 +125,9 @@ def refuse_unsafe_overrides(argv: list[str]) -> None:
                 raise SystemExit(2) from None
 
 
-def _record_invalid_config(composed: DictConfig, context: JobContext, error: ConfigError) -> None:
-    """A config that composes but fails validation still leaves a FAILED run saying why (no model loaded)."""
+def record_failure(composed: DictConfig, context: JobContext, error: BaseException, name: str) -> None:
+    """A job that stops before its run opened (a config that fails validation, a ``model.from_run`` that does
+    not resolve, a signal while the model loads) still leaves a FAILED (KILLED on a signal) run saying why."""
     from vdr_exp.config import TrackingConfig
     from vdr_exp.runs import tracking
 
@@ -139,12 +140,13 @@ def _record_invalid_config(composed: DictConfig, context: JobContext, error: Con
         }
         if context.job_num is not None:
             tags["hydra_job_num"] = str(context.job_num)
-        with tracking.tracked_run(track, "invalid-config", tags, context.parent_run_id):
+        if context.fingerprint:
+            tags["config_fingerprint"] = context.fingerprint
+        with tracking.tracked_run(track, name, tags, context.parent_run_id):
             raise error
-    except ConfigError:
-        pass  # recorded; the caller reports it
-    except Exception as failure:  # noqa: BLE001 - never hide the config error behind a tracking error
-        log.warning("could not record the failed run: %s", failure)
+    except BaseException as failure:  # noqa: BLE001 - never hide the job's error behind a tracking error
+        if failure is not error:
+            log.info("could not record the failed run: %s", redact.redact_text(str(failure)))
 
 
 def run_job(
@@ -165,41 +167,52 @@ def run_job(
             check_targets(OmegaConf.to_container(HydraConfig.get().callbacks, resolve=False), "hydra.callbacks.")
             cfg = load(composed)
         except ConfigError as error:
-            if not composed.get("dry_run"):
-                _record_invalid_config(composed, context, error)
+            error.vdr_run_name = "invalid-config"
             raise
         if cfg.dry_run:
             print(describe_job(composed, context), flush=True)
             return 0.0  # optimising sweepers (Optuna) need a finite number to go on proposing trials
-        fingerprint = completed.config_fingerprint(composed, completed.model_source(cfg), completed.content_keys(cfg))
-        context = dataclasses.replace(context, fingerprint=fingerprint)
-        if context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
-            done = completed.find_finished(cfg.tracking, context.fingerprint, cfg.run_kind)
-            if done is not None:
-                completed.record_skip(cfg.tracking, context.parent_run_id, context.job_num, done)
-                print(f"skipped: identical config already FINISHED as run {done.info.run_id} (force=true reruns)")
-                return done.data.metrics.get(cfg.optimized_metric)
-        job = import_job()
-        _quiet_datasets()
-        metrics = job(cfg, composed, context)
-    except interrupts.Terminated as stop:
-        from vdr_exp.runs import preemption
-
-        # A SLURM preemption: the checkpoint is saved and the run ended KILLED. Requeued, the job resumes it;
-        # exiting without a result keeps the launcher (submitit) waiting for that second start.
-        if isinstance(stop, preemption.Preempted) and preemption.requeue():
-            print(f"preempted: {stop}; requeued", file=sys.stderr)
-            raise SystemExit(0) from None
+        with interrupts.watched():  # a signal in any phase (load, encode, train, save, log) ends the run KILLED
+            return _run(cfg, composed, context, import_job)
+    except SystemExit:
         raise
-    except VdrError as error:
-        print(f"error: {error}", file=sys.stderr)  # once; the run's `error` tag and error.txt hold it too
-        if context.job_num is None:
-            raise SystemExit(2) from None
-        # In a sweep, one bad job (a model that will not load, a budget out of range) must not cost the
-        # others their turn: it is a FAILED run already, and the sweep ends non-zero after its last job.
-        job_context.FAILED_JOBS.append(f"job {context.job_num}: {error}")
-        return None  # the Optuna sweeper records a trial without a value as failed and goes on
+    except BaseException as error:  # noqa: BLE001 - the failure contract: a recorded run and one line
+        return _failed(error, composed, context, dry_run=bool(composed.get("dry_run")))
+
+
+def _run(cfg: RunConfig, composed: DictConfig, context: JobContext, import_job: Callable[[], Job]) -> float | None:
+    """Skip what is done (in a sweep), else run the job; its optimised metric."""
+    fingerprint = completed.config_fingerprint(composed, completed.model_source(cfg), completed.content_keys(cfg))
+    context = dataclasses.replace(context, fingerprint=fingerprint)
+    if context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
+        done = completed.find_finished(cfg.tracking, context.fingerprint, cfg.run_kind)
+        if done is not None:
+            completed.record_skip(cfg.tracking, context.parent_run_id, context.job_num, done)
+            print(f"skipped: identical config already FINISHED as run {done.info.run_id} (force=true reruns)")
+            return done.data.metrics.get(cfg.optimized_metric)
+    job = import_job()
+    _quiet_datasets()
+    metrics = job(cfg, composed, context)
     return _optimized(metrics, cfg.optimized_metric)
+
+
+def _failed(error: BaseException, composed: DictConfig, context: JobContext, *, dry_run: bool) -> None:
+    """Any failure of a job: a FAILED (KILLED) run if none recorded it yet, one ``error:`` line, and the exit.
+    In a sweep a failed job does not cost the others their turn: the sweep ends non-zero after its last job."""
+    from vdr_exp.runs import preemption
+
+    # A SLURM preemption: the checkpoint is saved and the run ended KILLED. Requeued, the job resumes it;
+    # exiting without a result keeps the launcher (submitit) waiting for that second start.
+    if isinstance(error, preemption.Preempted) and preemption.requeue():
+        print(f"preempted: {error}; requeued", file=sys.stderr)
+        raise SystemExit(0) from None
+    if not dry_run and not getattr(error, "vdr_run_id", None):
+        record_failure(composed, context, error, getattr(error, "vdr_run_name", None) or "failed-before-start")
+    if context.job_num is None or isinstance(error, KeyboardInterrupt):
+        raise SystemExit(failures.report(error)) from None
+    failures.report(error)  # once; the run's `error` tag and error.txt hold it too
+    job_context.FAILED_JOBS.append(f"job {context.job_num}: {failures.describe(error).message}")
+    return None  # the Optuna sweeper records a trial without a value as failed and goes on
 
 
 def _optimized(metrics: dict[str, float], name: str) -> float | None:

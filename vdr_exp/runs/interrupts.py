@@ -26,9 +26,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM received while a run was tracked."""
 
 
+# SLURM's warning before the time limit (submitit's signal_delay_s): its default action ends Python at once.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+
+
 def _interrupt(signum: int, detail: str = "") -> KeyboardInterrupt:
     if signum == signal.SIGTERM:
         return Terminated(f"SIGTERM received (timeout, docker stop, Kubernetes or SLURM){detail}")
+    if signum == signal.SIGUSR2:
+        return Terminated(f"SIGUSR2 received (SLURM's warning before the time limit){detail}")
     return KeyboardInterrupt(f"Ctrl-C (SIGINT) received{detail}")
 
 
@@ -44,8 +50,8 @@ def on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def watched() -> Iterator[None]:
-    """Remember SIGINT and SIGTERM for the duration; SIGINT then goes to the handler that was there before
-    (which raises), SIGTERM raises :class:`Terminated` unless it was set to be ignored.
+    """Remember SIGINT, SIGTERM and SIGUSR2 for the duration; SIGINT then goes to the handler that was there
+    before (which raises), SIGTERM and SIGUSR2 raise :class:`Terminated` unless they were set to be ignored.
 
     Only in the main thread, and only where the signal is not ignored (a background job ignores SIGINT).
     """
@@ -54,9 +60,10 @@ def watched() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    if previous[signal.SIGTERM] == signal.SIG_DFL:
-        previous[signal.SIGTERM] = on_sigterm
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *STOP_SIGNALS)}
+    for sig in STOP_SIGNALS:
+        if previous[sig] == signal.SIG_DFL:
+            previous[sig] = on_sigterm
 
     def remembering(handler: Callable) -> Callable:
         def remember(signum: int, frame: FrameType | None) -> None:

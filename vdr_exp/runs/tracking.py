@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import subprocess
@@ -46,7 +47,7 @@ def check_server(uri: str) -> None:
         reason = getattr(error, "reason", error)
         raise ConfigError(
             f"no MLflow tracking server answers at {redact.redact_uri(uri)} ({reason}); start one "
-            "(`mlflow server --host 127.0.0.1 --port 5000`, see the README's tracking server section), fix "
+            "(`mlflow server --host 127.0.0.1 --port 5000`, see docs/how-to/parallel-runs.md), fix "
             "tracking.tracking_uri / $MLFLOW_TRACKING_URI, or log locally with tracking=mlflow_sqlite."
         ) from None
     server_auth.check_credentials(uri, SERVER_PROBE_TIMEOUT)
@@ -143,6 +144,19 @@ def git_commit(cwd: Path) -> str:
     return out.stdout.strip() or "unknown"
 
 
+# Where `make ui` serves a local store (its default PORT); a tracking server serves its own UI.
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def ui_url(cfg: TrackingConfig) -> str:
+    """The MLflow UI a person opens for this store, without credentials (a browser asks for them)."""
+    if cfg.tracking_uri.startswith(("http://", "https://")):
+        parts = urllib.parse.urlsplit(cfg.tracking_uri)
+        netloc = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return LOCAL_UI
+
+
 @contextmanager
 def tracked_run(
     cfg: TrackingConfig,
@@ -181,10 +195,26 @@ def tracked_run(
             yield run.info.run_id
             interrupts.raise_if_interrupted()
     except BaseException as error:
-        message = f"{type(error).__name__}: {error}"
-        mlflow.set_tag("error", message[:5000])
-        mlflow.log_text(message, "error.txt")
-        mlflow.end_run(status="KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        _record_error(run.info.run_id, error)
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def _record_error(run_id: str, error: BaseException) -> None:
+    """The run ends FAILED (KILLED on a signal) with the error's one line as its ``error`` tag and error.txt,
+    secrets masked. Recording is best effort: a full disk or a lost server must not replace the job's own error
+    with a traceback of its own. The error is marked with the run, so the entry point does not record it again."""
+    with contextlib.suppress(AttributeError):  # exceptions with __slots__ stay unmarked
+        error.vdr_run_id = run_id
+    message = redact.redact_text(f"{type(error).__name__}: {error}")
+    status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+    try:
+        mlflow.set_tag("error", message[:5000])
+        mlflow.log_text(message, "error.txt")
+    except Exception as failure:  # noqa: BLE001
+        log.info("could not record the error on run %s: %s", run_id, failure)
+    try:
+        mlflow.end_run(status=status)
+    except Exception as failure:  # noqa: BLE001
+        log.info("could not end run %s as %s: %s", run_id, status, failure)

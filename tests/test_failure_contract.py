@@ -1,0 +1,135 @@
+"""Every failure of an entry point ends in one ``error:`` line, exit 2 for the user's own faults (1 for a bug),
+never a traceback, and a FAILED (KILLED on a signal) MLflow run wherever one could be recorded (issue 30)."""
+
+from __future__ import annotations
+
+import errno
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from entrypoints import _env, entry_command, run_entry, runs_in, start_entry
+
+from vdr_exp.errors import InputError
+from vdr_exp.runs import failures
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_a_hydra_composition_error_is_one_line_and_exit_2(tmp_path, fixture_paths):
+    for override in ("model=nope", "trainer.no_such_key=3", "model.name=[unclosed"):
+        result = run_entry("vdr_exp.evaluate", ["experiment=offline_eval", override], tmp_path, fixture_paths.root)
+        assert result.returncode == 2, (override, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr and len(_error_lines(result.stderr)) == 1, result.stderr
+    assert "Could not find 'model/nope'" in _error_lines(
+        run_entry("vdr_exp.train", ["model=nope"], tmp_path / "t", fixture_paths.root).stderr
+    )[0]
+
+
+def test_the_debug_flag_shows_the_traceback_too(tmp_path, fixture_paths):
+    command = entry_command("vdr_exp.evaluate", ["model=nope"], tmp_path, fixture_paths.root)
+    result = subprocess.run(command, env={**_env(), "VDR_EXP_DEBUG": "1"}, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" in result.stderr and len(_error_lines(result.stderr)) == 1
+
+
+def test_a_from_run_that_does_not_resolve_leaves_a_failed_run(tmp_path, fixture_paths):
+    overrides = ["experiment=offline_eval", "model=from_run", "model.from_run.run_id=0123456789abcdef"]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert "0123456789abcdef" in line and "is not a run" in line
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FAILED" and "0123456789abcdef" in run.data.tags["error"]
+
+
+def _pre_created_store(workdir: Path) -> None:
+    """The MLflow store made beforehand, without the limit (as on a disk that filled up since)."""
+    script = (
+        "from vdr_exp.config import TrackingConfig\nfrom vdr_exp.runs import tracking\n"
+        f"cfg = TrackingConfig(name='vdr', store={str(workdir / 'mlflow.db')!r}, "
+        f"artifact_root={str(workdir / 'mlartifacts')!r})\n"
+        "tracking.ensure_experiment(tracking.client_for(cfg), cfg)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, env=_env())
+
+
+def test_a_full_disk_is_one_line_exit_2_and_a_failed_run(tmp_path, fixture_paths):
+    """Simulated with a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored: writes fail with EFBIG) that the
+    store's pages fit under and the run's gallery image does not."""
+    _pre_created_store(tmp_path)
+    limit = 600_000
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    overrides = [
+        "experiment=offline_eval",
+        "dataset.max_eval_rows=4",
+        "eval.gallery_thumb_px=1024",
+        "eval.gallery_top_k=10",
+    ]
+    command = entry_command("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    result = subprocess.run(
+        command, cwd=tmp_path, env=_env(), capture_output=True, text=True, preexec_fn=limited, timeout=600
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert "no space left" in line and "paths.output_dir" in line
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FAILED" and "File too large" in run.data.tags["error"]
+
+
+@pytest.mark.slow
+def test_sigusr2_outside_the_training_loop_ends_the_run_killed(tmp_path, fixture_paths):
+    """SLURM's time-limit warning while the model loads or evaluates (not in the training loop): KILLED."""
+    process = start_entry("vdr_exp.evaluate", ["experiment=offline_eval"], tmp_path, fixture_paths.root)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if (tmp_path / "mlflow.db").exists() and runs_in_progress(tmp_path):
+            break
+        time.sleep(0.3)
+    assert process.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
+    process.send_signal(signal.SIGUSR2)
+    process.wait(timeout=120)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr[-2000:]
+    assert len(_error_lines(stderr)) == 1
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "KILLED" and "SIGUSR2" in run.data.tags["error"]
+
+
+def runs_in_progress(workdir: Path) -> bool:
+    try:
+        return any(r.info.status == "RUNNING" for r in runs_in(workdir))
+    except Exception:  # noqa: BLE001 - the store is still being created
+        return False
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "words"),
+    [
+        (InputError("queries.jsonl:3: bad"), 2, "queries.jsonl:3"),
+        (OSError(errno.ENOSPC, "No space left on device", "/out/x.png"), 2, "no space left writing /out/x.png"),
+        (OSError(errno.EROFS, "Read-only file system", "/ro/run"), 2, "cannot write /ro/run"),
+        (sqlite3.OperationalError("database or disk is full"), 2, "MLflow database cannot grow"),
+        (RuntimeError("boom"), 1, "internal error: RuntimeError: boom"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
+def test_every_exception_maps_to_one_line_and_an_exit_status(error, code, words):
+    failure = failures.describe(error)
+    assert failure.exit_code == code and words in failure.line and "\n" not in failure.line
+
+
+def test_the_error_line_masks_secrets():
+    failure = failures.describe(RuntimeError("cannot reach http://bob:hunter2@db/x?token=abc"))
+    assert "hunter2" not in failure.line and "abc" not in failure.line
