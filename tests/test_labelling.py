@@ -257,3 +257,13 @@ def test_reviewed_generated_queries_go_to_their_own_file_and_do_not_come_back(do
         "g3": "accept",
         "g7": "reject",
     }
+
+
+def test_the_page_refuses_a_folder_that_does_not_exist_in_one_line(tmp_path):
+    missing = tmp_path / "nowhere"
+    command = [sys.executable, "-m", "vdr_exp.label", f"docs={missing}", f"paths.output_dir={tmp_path}", "search=false"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: docs={str(missing)!r} is not a folder; point it at the folder of your PDFs and page images."
+    )
