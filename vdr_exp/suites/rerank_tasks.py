@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 
 if TYPE_CHECKING:
@@ -29,11 +30,6 @@ class RerankResult:
     evaluation_seconds: float
 
 
-def _page(page: object) -> object:
-    """A stored (compressed) page is decoded for the reranker; anything else is passed as it is."""
-    return page.image() if hasattr(page, "image") else page
-
-
 def score_candidates(
     reranker: CrossEncoder, protocol: RetrievalProtocol, candidates: dict[str, list[str]], *, batch_size: int
 ) -> dict[str, dict[str, float]]:
@@ -43,7 +39,7 @@ def score_candidates(
     for query_id, docs in candidates.items():
         if query_id not in protocol.queries or not docs:
             continue
-        pairs = [(protocol.queries[query_id], _page(protocol.corpus[doc])) for doc in docs]
+        pairs = [(protocol.queries[query_id], as_image(protocol.corpus[doc])) for doc in docs]
         scores = reranker.predict(pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
         results[query_id] = {doc: float(score) for doc, score in zip(docs, scores, strict=True)}
     return results
