@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from test_leaderboard import Store, store  # noqa: F401 - the store fixture
+from test_leaderboard import Store
 
 from vdr_exp import leaderboard as leaderboard_cli
 from vdr_exp.reports import leaderboard, statistics
@@ -55,6 +55,12 @@ def test_two_level_interval_is_wider_than_the_query_only_interval_when_seeds_dis
 def test_a_scores_own_interval_covers_its_seeds():
     low, high = statistics.score_interval(np.array([[0.2], [0.6]]))
     assert (low, high) == pytest.approx((0.2, 0.6))
+
+
+@pytest.fixture(name="store")
+def _store(tmp_path) -> Store:
+    """A throwaway MLflow store (tests/test_leaderboard.py's), runs logged as the pipeline logs them."""
+    return Store(tmp_path)
 
 
 # --- seed groups in the leaderboard (a real SQLite store, hand-made runs) ---
