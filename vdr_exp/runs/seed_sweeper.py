@@ -69,8 +69,10 @@ class SeedSweeper(BasicSweeper):
         return [job]
 
     def _evaluates_a_training(self, job: list[str]) -> bool:
+        """The job reads the latest training run it finds by tags (not one pinned by run id): one per seed."""
         composed: Any = self.hydra_context.config_loader.load_sweep_config(self.config, list(job))
-        return OmegaConf.select(composed, "model.from_run") is not None
+        reference = OmegaConf.select(composed, "model.from_run")
+        return reference is not None and not reference.get("run_id")
 
 
 def train_first_seeds(config: DictConfig, count: int) -> list[int]:
