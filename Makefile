@@ -45,6 +45,7 @@ fixtures: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/pipeline.py
 
 lint: setup
 	$(PY) -m ruff check vdr_exp tests benchmarks

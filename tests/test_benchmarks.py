@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 
@@ -51,3 +52,18 @@ def test_gpu_recipe_benchmark_runs_tiny_on_cpu(tmp_path):
     assert [row["mini_batch"] for row in results["train"]] == [1, 2]
     assert all(row["s_per_step"] > 0 for row in results["train"])
     assert 100_000 < results["parameters"] < 1_000_000
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_prints_both_overlap_ratios(fixture_paths):
+    """benchmarks/pipeline.py runs end to end at a small size; the ratios themselves are figures, not asserted."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pipeline.py"), "--pages", "16", "--distinct", "4",
+         "--fixtures", str(fixture_paths.root)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert any(line.startswith("overlap ratio ") for line in lines)
+    assert lines[-1].startswith("training overlap ratio ")
+    assert float(lines[-1].split()[-1]) > 0

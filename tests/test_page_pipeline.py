@@ -31,9 +31,7 @@ def _loaded(name: str, fixtures_root):
 def _pages(count: int = 10) -> list[Image.Image]:
     """Pages of three sizes in shuffled order, so size-ordered batches differ from the input order."""
     sizes = [(96, 128), (128, 96), (64, 64)]
-    return [
-        Image.new("RGB", sizes[i % 3], (17 * i % 255, 101 * i % 255, 53 * i % 255)) for i in range(count)
-    ]
+    return [Image.new("RGB", sizes[i % 3], (17 * i % 255, 101 * i % 255, 53 * i % 255)) for i in range(count)]
 
 
 def _stored(image: Image.Image, name: str) -> StoredPage:
@@ -111,3 +109,93 @@ def test_a_bad_pipeline_setting_is_refused_naming_the_key(override, named):
         composed = compose("evaluate", overrides=[override])
     with pytest.raises(ConfigError, match=named):
         load_evaluate_config(composed)
+
+
+def _pairs_with_a_damaged_page(root) -> str:
+    """The recipe's schema; row 1's page has a valid header and its pixel data cut short."""
+    from datasets import Dataset, Features, Value
+    from datasets import Image as ImageFeature
+
+    from vdr_exp.data.dataset_folder import write_dataset_folder
+
+    whole = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(whole, format="PNG")
+    damaged = io.BytesIO()
+    Image.effect_noise((96, 96), 64).convert("RGB").save(damaged, format="PNG")
+    columns = ["query", "image", *(f"negative_{k}" for k in range(4))]
+    rows = {c: [] for c in columns}
+    for query, page in (("fine query", whole.getvalue()), ("second query", damaged.getvalue()[:200])):
+        rows["query"].append(query)
+        rows["image"].append({"bytes": page, "path": None})
+        for c in columns[2:]:
+            rows[c].append({"bytes": whole.getvalue(), "path": None})
+    features = Features({c: Value("string") if c == "query" else ImageFeature() for c in columns})
+    return str(write_dataset_folder(root, {"eval": Dataset.from_dict(rows, features=features)}, "# damaged page"))
+
+
+def test_a_page_damaged_past_its_header_ends_the_run_with_one_line_and_a_failed_run(tmp_path, fixture_paths):
+    from entrypoints import run_entry, runs_in
+
+    overrides = [
+        "experiment=offline_eval",
+        f"dataset.path={_pairs_with_a_damaged_page(tmp_path / 'damaged')}",
+        "dataset.eval_config=eval",
+        "dataset.max_eval_rows=null",
+        "eval.pipeline.workers=1",
+        "eval.batch_size=2",
+    ]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "image row 1" in errors[0] and "cannot be decoded" in errors[0], errors
+    assert "Traceback" not in result.stderr
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FAILED" and "cannot be decoded" in run.data.tags["error"]
+
+
+def _children(pid: int) -> set[int]:
+    from pathlib import Path
+
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+    return found
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_while_encoding_stops_the_workers_too(tmp_path, fixture_paths):
+    import signal
+    import time
+
+    from entrypoints import runs_in, start_entry
+
+    overrides = ["experiment=offline_eval", "eval.pipeline.workers=2", "eval.batch_size=1", "eval.cache=false"]
+    process = start_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    workers: set[int] = set()
+    deadline = time.time() + 180
+    while time.time() < deadline and len(workers) < 2 and process.poll() is None:
+        workers |= _children(process.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, (tmp_path / "stderr.txt").read_text()[-2000:]
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    assert process.returncode != 0
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the run"
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "KILLED"

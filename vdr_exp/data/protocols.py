@@ -69,7 +69,9 @@ class RetrievalProtocol:
         return {qid: {doc for doc, grade in docs.items() if grade > 0} for qid, docs in self.qrels.items()}
 
 
-def hard_negatives_protocol(rows: Dataset, num_negatives: int = 4, name: str = "vdr-eval-hard") -> RetrievalProtocol:
+def hard_negatives_protocol(
+    rows: Dataset, num_negatives: int = 4, name: str = "vdr-eval-hard", source: str | None = None
+) -> RetrievalProtocol:
     """The recipe's "hard" protocol over a dataset in the VDR train schema.
 
     Query ``i`` has exactly one relevant page, document ``i`` (its ``image``); the corpus adds every
@@ -84,11 +86,12 @@ def hard_negatives_protocol(rows: Dataset, num_negatives: int = 4, name: str = "
             f"dataset lacks columns {missing} needed by the hard-negatives protocol; "
             f"it has {rows.column_names}. Lower the protocol's num_negatives or fix the dataset."
         )
-    queries = {str(i): rows[i]["query"] for i in range(n)}
+    queries = {str(i): text for i, text in enumerate(rows["query"])}  # the column alone: no page decoded
     # Pages stay compressed in the (memory-mapped) Arrow table until the encoding pipeline decodes them.
-    corpus: dict[str, Any] = {str(i): page for i, page in enumerate(stored_pages(rows, "image", name))}
+    label = source or name  # what a decode error calls the dataset
+    corpus: dict[str, Any] = {str(i): page for i, page in enumerate(stored_pages(rows, "image", label))}
     for k in range(num_negatives):
-        for i, page in enumerate(stored_pages(rows, f"negative_{k}", name)):
+        for i, page in enumerate(stored_pages(rows, f"negative_{k}", label)):
             corpus[str(n * (k + 1) + i)] = page
     qrels = {str(i): {str(i): 1} for i in range(n)}
     return RetrievalProtocol(name=name, queries=queries, corpus=corpus, qrels=qrels)

@@ -163,7 +163,7 @@ def model_forward(model: torch.nn.Module, late_interaction: bool) -> Forward:
     return forward
 
 
-def _preprocessor(model: torch.nn.Module, settings: PipelineSettings) -> Callable[[list], dict]:
+def preprocessor(model: torch.nn.Module, settings: PipelineSettings) -> Callable[[list], dict]:
     prompt = document_prompt(model)
     if settings.preprocess_on == "device":
         device = str(model.device)
@@ -200,25 +200,29 @@ def encode_pages(
     forward pass (benchmarks/pipeline.py simulates an accelerator with it)."""
     batches = size_ordered_batches(pages, batch_size)
     on_workers = settings.preprocess_on == "workers"
-    prepare = _preprocessor(model, settings)
+    prepare = preprocessor(model, settings)
     forward = forward or model_forward(model, late_interaction)
     pin = settings.pin_memory and on_workers and torch.cuda.is_available() and model.device.type == "cuda"
     loader = _loader(PageBatches(pages, ids, batches, prepare if on_workers else None), settings, pin)
     timing = EncodeTiming(pages=len(pages), workers=settings.workers)
     results: list = [None] * len(pages)
     model.eval()
-    with torch.inference_mode():
-        started = time.perf_counter()
-        for batch, item in zip(batches, loader, strict=True):
-            if isinstance(item, BatchFailure):
-                raise InputError(item.message)
-            ready = time.perf_counter()
-            timing.wait_s += ready - started
-            embedded = forward(item if on_workers else dict(prepare(item)))
-            for index, row in zip(batch, embedded, strict=True):
-                results[index] = row
+    items = iter(loader)
+    try:
+        with torch.inference_mode():
             started = time.perf_counter()
-            timing.forward_s += started - ready
+            for batch, item in zip(batches, items, strict=True):
+                if isinstance(item, BatchFailure):
+                    raise InputError(item.message)
+                ready = time.perf_counter()
+                timing.wait_s += ready - started
+                embedded = forward(item if on_workers else dict(prepare(item)))
+                for index, row in zip(batch, embedded, strict=True):
+                    results[index] = row
+                started = time.perf_counter()
+                timing.forward_s += started - ready
+    finally:  # an error, Ctrl-C or SIGTERM: the workers stop now, not when a traceback lets the iterator go
+        del items
     if late_interaction:
         return results, timing
     return (torch.stack(results) if results else torch.empty(0)), timing

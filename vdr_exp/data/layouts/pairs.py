@@ -67,7 +67,8 @@ class PairsLayout(Layout):
 
     def eval_protocol(self, cfg: DatasetConfig, split: Split | None) -> RetrievalProtocol:
         rows = _load(cfg, cfg.eval_config, cfg.max_eval_rows)
-        return hard_negatives_protocol(rows, cfg.protocol.num_negatives, cfg.protocol.name)
+        source = f"dataset {cfg.path} (config {cfg.eval_config})"
+        return hard_negatives_protocol(rows, cfg.protocol.num_negatives, cfg.protocol.name, source)
 
     def train_rows_with_negatives(self, cfg: DatasetConfig, train_rows: Dataset) -> Dataset:
         """Every negative column the protocol knows of, not only those the embedding model trains on."""
