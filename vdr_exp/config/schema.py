@@ -358,6 +358,9 @@ class BenchmarkConfig:
     results_dir: str = "${paths.mteb_results}"
     # The suite pivot with one column per task and language subset (v2/v3) instead of one per task.
     by_language: bool = False
+    # With a reranker configured: also rerank each retrieval task's top reranker.top_k pages (the retriever +
+    # reranker pipeline, logged as rerank_*). Reranking tasks always use the reranker.
+    rerank_retrieval: bool = True
 
     @property
     def active(self) -> bool:

@@ -136,7 +136,7 @@ def _context(cfg: EvaluateRunConfig, chosen: mteb_tasks.Selection, parent: str, 
         ctx.loaded = steps.load_model(cfg)
         ctx.cache = steps.embedding_cache_for(cfg)
         ctx.cache_key = steps.cache_key(cfg, ctx.loaded) if ctx.cache is not None else None  # once per suite
-    if cfg.reranker.path is not None:
+    if cfg.reranker.path is not None and (chosen.reranking or cfg.benchmark.rerank_retrieval):
         from vdr_exp.modeling import reranking
 
         ctx.reranker = reranking.load_reranker(cfg.reranker, cfg.pixels)

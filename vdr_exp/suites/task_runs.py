@@ -102,7 +102,7 @@ def _retrieval_subset(
     result = steps.evaluate(cfg, ctx.loaded, protocol, dims=cfg.eval.dims, cache=ctx.cache, model_key=ctx.cache_key)
     steps.log_evaluation(result, cfg, spec.name, out_dir)
     mlflow.log_metric("main_score", result.metrics[task.main_score])
-    if ctx.reranker is not None:  # retriever + reranker, beside the retriever alone
+    if ctx.reranker is not None and cfg.benchmark.rerank_retrieval:  # retriever + reranker, beside it alone
         reranked = steps.rerank(cfg, protocol, result, out_dir, reranker=ctx.reranker)
         mlflow.log_metric("rerank_main_score", reranked.metrics[task.main_score])
     return result
