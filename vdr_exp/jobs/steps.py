@@ -71,7 +71,7 @@ def _tags(cfg: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
 
 
 def _resolved_tree(composed: DictConfig) -> dict:
-    return redact.redact_tree(OmegaConf.to_container(composed, resolve=True, enum_to_str=True))
+    return redact.recorded_tree(composed)  # ${oc.env:...} as written, secrets masked
 
 
 def _write_config(composed: DictConfig, overrides: list[str], out_dir: Path) -> None:

@@ -54,7 +54,7 @@ def describe_job(composed: DictConfig, job: JobContext) -> str:
         return summary_line(composed, job)
     header = "[dry run] job" + (f" #{job.job_num}" if job.job_num is not None else "")
     header += f": {' '.join(redact.redact_overrides(job.overrides)) or '(no overrides)'}"
-    tree = redact.redact_tree(OmegaConf.to_container(composed, resolve=True, enum_to_str=True))
+    tree = redact.recorded_tree(composed)
     lines = [header]
     for section in keys_with("section"):  # what decides the result; the rest is in `--cfg job`
         if section in tree:

@@ -44,7 +44,7 @@ def override_key(override: str) -> str:
 
 def from_hydra() -> JobContext:
     hydra = HydraConfig.get()
-    overrides = list(hydra.overrides.task)
+    overrides = OmegaConf.to_container(hydra.overrides.task, resolve=False)  # ${oc.env:...} stays as written
     multirun = hydra.mode == RunMode.MULTIRUN
     sweep_keys = {k for k in os.environ.get(SWEEP_KEYS_ENV, "").split(",") if k}
     sweeper_params = OmegaConf.select(hydra, "sweeper.params", default=None)

@@ -58,7 +58,7 @@ class MlflowParentRun(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         redact.redact_logs()  # Hydra logs each job's overrides when it launches them
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
-        task_overrides = list(config.hydra.overrides.task)
+        task_overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # ${oc.env:..} as written
         keys = sweep_keys(task_overrides, OmegaConf.select(config, "hydra.sweeper.params"))
         os.environ[SWEEP_KEYS_ENV] = ",".join(keys)
         self.entry_kind = str(config.get("run_kind", "evaluate"))
@@ -98,7 +98,8 @@ class MlflowParentRun(Callback):
         signal.signal(signal.SIGTERM, self._on_sigint)  # preemption, `timeout`, `docker stop`: as Ctrl-C
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "mlflow_parent_run_id").write_text(self.parent_run_id + "\n")
-        self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(config.hydra.sweeper), "sweeper.yaml")
+        sweeper = redact.redact_tree(OmegaConf.to_container(config.hydra.sweeper, resolve=False))  # as written
+        self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(OmegaConf.create(sweeper)), "sweeper.yaml")
         print(f"MLflow parent run {self.parent_run_id} (sweep {sweep.name or 'multirun'}, {sweep_dir})", flush=True)
 
         for overrides in self._train_first_commands(sweep, task_overrides, sweep_dir):
