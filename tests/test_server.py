@@ -23,8 +23,9 @@ from entrypoints import run_entry
 from mlflow.tracking import MlflowClient
 
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import server_auth
-from vdr_exp.runs.server_auth import ADMIN_PASSWORD_ENV, CREDENTIAL_VARS
+from vdr_exp.runs import server_auth, server_login
+from vdr_exp.runs.server_auth import ADMIN_PASSWORD_ENV
+from vdr_exp.runs.server_login import CREDENTIAL_VARS
 
 
 def _free_port() -> int:
@@ -352,7 +353,7 @@ def test_a_credentials_file_others_can_read_is_refused_before_any_request(tmp_pa
     credentials.chmod(0o644)
     # Port 9 (discard) on loopback: no server; the refusal must come first, without a request.
     with pytest.raises(ConfigError, match=r"chmod 600 .*MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"):
-        server_auth.check_credentials("http://127.0.0.1:9", timeout=1)
+        server_login.check_credentials("http://127.0.0.1:9", timeout=1)
 
 
 @pytest.mark.slow

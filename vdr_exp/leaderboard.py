@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write,
             write_report,
         )
-        from vdr_exp.runs import server_auth, tracking
+        from vdr_exp.runs import server_login, tracking
 
         if args.tracking_uri.startswith(("http://", "https://")):
             tracking.check_server(args.tracking_uri)  # a missing or wrong login: one error line
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = args.name or args.sweep or sweep_name(client, parent) or args.experiment
         written = write(board, args.out_dir, name, args.base)
         if parent and not args.no_log:
-            with server_auth.unless_read_only(f"logging the leaderboard to run {parent}"):  # a reader's export
+            with server_login.unless_read_only(f"logging the leaderboard to run {parent}"):  # a reader's export
                 log_to_run(client, parent, written)
         if args.report:
             html = write_report(

@@ -15,13 +15,10 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import redact
 
 ADMIN_PASSWORD_ENV = "MLFLOW_AUTH_ADMIN_PASSWORD"  # MLflow's own name: its auth app reads it at first start
 AUTH_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
@@ -204,69 +201,3 @@ def server_environment(settings: ServerSettings, password: str | None) -> dict[s
         env[ADMIN_PASSWORD_ENV] = password
         env[SECRET_KEY_ENV] = secret_key(settings)
     return env
-
-
-# What a client reads its login from (MLflow's own names and file); the error messages name them.
-CREDENTIAL_VARS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-CREDENTIALS_FILE = Path("~/.mlflow/credentials")
-
-
-def _credentials_file_is_private() -> None:
-    """MLflow reads ``~/.mlflow/credentials`` where the variables are unset; a copy others can read is refused."""
-    if all(os.environ.get(v) for v in CREDENTIAL_VARS):
-        return
-    path = CREDENTIALS_FILE.expanduser()
-    if path.is_file() and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} holds MLflow credentials and is readable by others (mode {stat.S_IMODE(path.stat().st_mode):04o})"
-            f"; `chmod 600 {path}`, or set {' and '.join(CREDENTIAL_VARS)} instead."
-        )
-
-
-def check_credentials(uri: str, timeout: float) -> None:
-    """One authenticated request with the credentials MLflow will send: a server that refuses them (401) is
-    reported now, naming the variables to set, instead of as a traceback after a model has loaded."""
-    from mlflow.utils.credentials import get_default_host_creds
-    from mlflow.utils.rest_utils import http_request
-
-    _credentials_file_is_private()
-    creds = get_default_host_creds(uri)
-    try:
-        response = http_request(
-            creds, "/api/2.0/mlflow/experiments/search", "GET", max_retries=0, timeout=timeout,
-            params={"max_results": 1}, raise_on_status=False,
-        )  # fmt: skip
-    except Exception:  # noqa: BLE001 - reachability was checked; MLflow reports anything else with its retries
-        return
-    if response.status_code != 401:
-        return
-    variables, uri = " and ".join(CREDENTIAL_VARS), redact.redact_uri(uri)
-    if not (creds.username and creds.password) and not creds.token:
-        raise ConfigError(
-            f"the MLflow server at {uri} needs a login and none is set: set {variables} (or write them to "
-            f"{CREDENTIALS_FILE}, mode 600) to the account its admin made for you (docs/how-to/team-server.md)."
-        )
-    raise ConfigError(
-        f"the MLflow server at {uri} refused user {creds.username!r} (401: wrong password or no such user): "
-        f"set {variables} to your account on that server, or ask its admin for one (docs/how-to/team-server.md)."
-    )
-
-
-def is_forbidden(error: BaseException) -> bool:
-    """A 403 from the server, through MLflow's REST client or its artifact proxy: the user may not write here."""
-    if getattr(error, "error_code", None) == "PERMISSION_DENIED":
-        return True
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None) == 403
-
-
-@contextmanager
-def unless_read_only(what: str) -> Iterator[None]:
-    """Writes a read-only user may skip (a leaderboard logged back to its sweep): a 403 becomes a note."""
-    try:
-        yield
-    except Exception as error:
-        if not is_forbidden(error):
-            raise
-        user = os.environ.get(CREDENTIAL_VARS[0]) or "this user"
-        print(f"note: {what} skipped: {user} may read this experiment but not write to it (an owner grants EDIT)")

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError, VdrError
-from vdr_exp.runs import redact, seed_sweeper, seeds, tracking
+from vdr_exp.runs import redact, seed_sweeper, seeds, server_login, tracking
 from vdr_exp.runs.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,12 @@ class MlflowParentRun(Callback):
             tags[seeds.SEEDS_TAG] = str(self.seeds)  # leaderboards count each seed group against it
         # Parents of reruns of one preset differ by their start time, first in the name.
         name = f"{sweep.name or 'multirun'} {time.strftime('%m-%d %H:%M:%S')} (sweep)"
-        run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+        try:
+            with server_login.may_log_to(track.experiment_name, track.tracking_uri):
+                run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+        except VdrError as error:  # a user who may only read the experiment: once, before any job starts
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         self.parent_run_id = run.info.run_id
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         atexit.register(self._end_if_unfinished)  # a job that raises ends the sweep before on_multirun_end

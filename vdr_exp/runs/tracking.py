@@ -23,7 +23,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BA
 
 from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import interrupts, redact, server_auth
+from vdr_exp.runs import interrupts, redact, server_login
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def check_server(uri: str) -> None:
             "(`mlflow server --host 127.0.0.1 --port 5000`, see docs/how-to/parallel-runs.md), fix "
             "tracking.tracking_uri / $MLFLOW_TRACKING_URI, or log locally with tracking=mlflow_sqlite."
         ) from None
-    server_auth.check_credentials(uri, SERVER_PROBE_TIMEOUT)
+    server_login.check_credentials(uri, SERVER_PROBE_TIMEOUT)
 
 
 def client_for(cfg: TrackingConfig) -> MlflowClient:
@@ -175,19 +175,20 @@ def tracked_run(
     """
     experiment_id = ensure_experiment(client_for(cfg), cfg)
     mlflow.set_tracking_uri(tracking_uri(cfg))
-    if resume_run_id:
-        client = client_for(cfg)
-        if "error" in client.get_run(resume_run_id).data.tags:
-            client.delete_tag(resume_run_id, "error")  # the interruption it recorded is over
-        run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
-    else:
-        run = mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=run_name,
-            tags=dict(tags),
-            parent_run_id=parent_run_id,
-            nested=nested,
-        )
+    with server_login.may_log_to(cfg.experiment_name, tracking_uri(cfg)):  # a reader's run: one line, not a 403
+        if resume_run_id:
+            client = client_for(cfg)
+            if "error" in client.get_run(resume_run_id).data.tags:
+                client.delete_tag(resume_run_id, "error")  # the interruption it recorded is over
+            run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
+        else:
+            run = mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=run_name,
+                tags=dict(tags),
+                parent_run_id=parent_run_id,
+                nested=nested,
+            )
     where = redact.redact_uri(tracking_uri(cfg))
     log.info("MLflow run %s in experiment %r at %s", run.info.run_id, cfg.experiment_name, where)
     try:
