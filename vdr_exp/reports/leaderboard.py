@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from vdr_exp.config import TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError
-from vdr_exp.reports import plots, seed_groups, statistics
+from vdr_exp.reports import csv_safe, plots, seed_groups, statistics
 from vdr_exp.reports.board_markdown import pivot, to_markdown  # noqa: F401 - part of this module's interface
 from vdr_exp.retrieval.metrics import DIM_METRICS
 from vdr_exp.runs import tracking
@@ -231,7 +231,7 @@ def per_query(client: MlflowClient, run_id: str, cache: dict[str, pd.DataFrame |
     if run_id not in cache:
         with tempfile.TemporaryDirectory() as folder:
             try:
-                cache[run_id] = pd.read_csv(client.download_artifacts(run_id, "per_query.csv", folder))
+                cache[run_id] = csv_safe.read_csv(client.download_artifacts(run_id, "per_query.csv", folder))
             except Exception:  # noqa: BLE001 - any missing or unreadable artifact means: no test for this row
                 cache[run_id] = None
     return cache[run_id]
@@ -309,7 +309,7 @@ def write(board: pd.DataFrame, out_dir: Path, name: str, base: str | None = None
     """CSV, Markdown, the size-vs-NDCG plot and (when several widths were evaluated) the Matryoshka curve."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, markdown = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    board.to_csv(csv, index=False, float_format="%.6g")  # metrics to 6 significant digits, not 17
+    csv_safe.write_csv(board, csv, float_format="%.6g")  # metrics to 6 significant digits, not 17
     markdown.write_text(to_markdown(board, base))
     size_plot = plots.size_vs_ndcg(board, out_dir / f"{name}_size_vs_ndcg.png", title=name, base=base)
     matryoshka_plot = None
@@ -397,7 +397,7 @@ def compare_runs(client: MlflowClient, run_a: str, run_b: str, out_dir: Path) ->
     result = statistics.compare(joined["ndcg_at_10_a"].to_numpy(), joined["ndcg_at_10_b"].to_numpy())
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"compare_{run_a[:8]}_vs_{run_b[:8]}.csv"
-    joined.to_csv(path, index=False)
+    csv_safe.write_csv(joined, path)
     counts = joined["change"].value_counts()
     summary = (
         f"NDCG@10 of {run_b[:8]} vs {run_a[:8]} on {result.n_queries} queries: {result.mean_delta:+.4f} "

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from vdr_exp.reports import board_markdown, report_figures
+from vdr_exp.reports import board_markdown, csv_safe, report_figures
 from vdr_exp.reports.leaderboard import row_scores
 from vdr_exp.reports.plots import is_finetuned
 from vdr_exp.reports.seed_groups import RUN_IDS
@@ -52,7 +52,7 @@ def write(
 ) -> Report:
     """``report.html`` and ``report.md`` in ``out_dir``, with what they link to under it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    board.to_csv(out_dir / "leaderboard.csv", index=False, float_format="%.6g")
+    csv_safe.write_csv(board, out_dir / "leaderboard.csv", float_format="%.6g")
     parts = _Parts({}, [("leaderboard.csv", "leaderboard.csv")], _runs(client, board))
     plain = board[(board["width"] == "full") & (board["kind"] != "reranked")]
     cache: dict[str, pd.DataFrame | None] = {}
@@ -99,7 +99,7 @@ def _copy_inputs(client: MlflowClient, plain: pd.DataFrame, cache: dict, out_dir
             if cache.get(run_id) is not None:
                 relative = f"csv/per_query_{run_id}.csv"
                 (out_dir / "csv").mkdir(exist_ok=True)
-                cache[run_id].to_csv(out_dir / relative, index=False)
+                csv_safe.write_csv(cache[run_id], out_dir / relative)
                 parts.links.append((f"{row['model']}: per_query.csv of run {run_id}", relative))
         with tempfile.TemporaryDirectory() as folder:
             try:

@@ -14,6 +14,7 @@ from sentence_transformers import SentenceTransformer
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.modeling import page_encoding, throughput
+from vdr_exp.reports import csv_safe
 from vdr_exp.retrieval.embedding_cache import EmbeddingCache
 from vdr_exp.retrieval.metrics import DIM_METRICS, HEADLINE, id_order, query_metrics, rank_with_id_order
 
@@ -212,12 +213,10 @@ def write_artifacts(result: EvaluationResult, out_dir: Path, run_name: str = "vd
         name: out_dir / name
         for name in ("metrics.csv", "per_query.csv", "rankings.csv", "run.trec", "qrels.tsv", "matryoshka.csv")
     }
-    pd.DataFrame(sorted(result.metrics_with_dims().items()), columns=["metric", "value"]).to_csv(
-        paths["metrics.csv"], index=False
-    )
-    result.per_query.to_csv(paths["per_query.csv"], index=False)
-    result.rankings.to_csv(paths["rankings.csv"], index=False)
-    result.matryoshka.to_csv(paths["matryoshka.csv"], index=False)
+    metrics = pd.DataFrame(sorted(result.metrics_with_dims().items()), columns=["metric", "value"])
+    tables = {"metrics.csv": metrics, "per_query.csv": result.per_query, "rankings.csv": result.rankings}
+    for name, table in {**tables, "matryoshka.csv": result.matryoshka}.items():
+        csv_safe.write_csv(table, paths[name])  # spreadsheet-safe: query texts and ids come from users' files
     with paths["run.trec"].open("w") as run:
         for row in result.rankings.itertuples():
             # %.9g round-trips a float32 exactly, so ties in the file are ties in the ranking.

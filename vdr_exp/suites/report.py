@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from vdr_exp.reports import csv_safe
 from vdr_exp.runs import tracking
 
 if TYPE_CHECKING:
@@ -163,11 +164,11 @@ def write(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = file_stem(name)
     csv = out_dir / f"{stem}_suite.csv"
-    table.to_csv(csv, float_format="%.6f")
+    csv_safe.write_csv(table, csv, index=True, float_format="%.6f")
     published_csv = None
     if published is not None and not published.empty:
         published_csv = out_dir / f"{stem}_suite_published.csv"
-        published.to_csv(published_csv, index=False, float_format="%.6f")
+        csv_safe.write_csv(published, published_csv, float_format="%.6f")
     markdown = out_dir / f"{stem}_suite.md"
     shown = table.map(lambda v: f"{v:.3f}" if pd.notna(v) else "-")
     markdown.write_text(f"# {name}\n\nMain score per task ({metric_note}); `mean` is the suite's score.\n\n"

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp.config import EvaluateRunConfig
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.jobs import steps
+from vdr_exp.reports import csv_safe
 from vdr_exp.retrieval import mteb_results
 from vdr_exp.runs import completed, tracking
 from vdr_exp.suites import mteb_tasks, report, rerank_tasks
@@ -118,7 +119,7 @@ def _reranking_subset(
     mlflow.log_metrics(result.metrics)
     mlflow.log_metric("main_score", result.metrics[task.main_score])
     out_dir.mkdir(parents=True, exist_ok=True)
-    result.rankings.to_csv(out_dir / "rankings.csv", index=False)
+    csv_safe.write_csv(result.rankings, out_dir / "rankings.csv")
     mlflow.log_artifact(str(out_dir / "rankings.csv"))
     return result
 
