@@ -72,10 +72,11 @@ def test_generated_pairs_train_a_model_that_is_judged_on_human_queries(doc_folde
     docs = tmp_path / "docs"
     shutil.copytree(doc_folder, docs)
     work = tmp_path / "work"
-    common = [f"paths.output_dir={work / 'outputs'}", "model=tiny_qwen3_vl", "pixels=fixture_small"]
+    where = f"paths.output_dir={work / 'outputs'}"
+    common = [where, "model=tiny_qwen3_vl", "pixels=fixture_small"]
     generate = [
         f"docs={docs}", "generator=tiny_qwen3_vl_generator", *common, "generate.filter.top_k=11",
-        "generate.filter.duplicate_cosine=1.0", "mine.num_negatives=2",
+        "generate.filter.duplicate_cosine=1.0",
     ]  # fmt: skip
     first = run_entry("vdr_exp.generate", generate, work, fixture_paths.root)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -84,7 +85,7 @@ def test_generated_pairs_train_a_model_that_is_judged_on_human_queries(doc_folde
     from datasets import load_from_disk
 
     rows = load_from_disk(str(out / "dataset")).to_pandas()
-    assert set(rows.source) == {"human", "generated"} and (rows.source == "human").sum() == 13
+    assert set(rows.source) == {"human", "generated"} and (rows.source == "human").sum() == 12
     generated = rows[rows.source == "generated"]
     assert len(generated) == 33 and generated.kept.sum() == summary["metrics"]["kept"] >= 5
     assert set(generated[~generated.kept].drop_reason) <= {"empty", "too_short", "too_long", "near_duplicate"}
@@ -102,7 +103,7 @@ def test_generated_pairs_train_a_model_that_is_judged_on_human_queries(doc_folde
 
     sweep = run_entry(
         "vdr_exp.evaluate",
-        ["sweep=generated_vs_human_offline", f"dataset.path={docs}", *common],
+        ["sweep=generated_vs_human_offline", f"dataset.path={docs}", where],
         work,
         fixture_paths.root,
     )

@@ -108,13 +108,13 @@ def require_some(candidates: list[pair_filter.Candidate], generator: str, raw_fi
 
 
 def page_texts(index: PageIndex, page_ids: list[str]) -> dict[str, str]:
-    """The text layer of each PDF page (empty for images and scanned pages)."""
+    """The text layer of each PDF page (none for images, multi-page scans and PDF pages without text)."""
     import pypdfium2 as pdfium
 
     texts: dict[str, str] = {}
     for pid in page_ids:
         ref = index.refs[pid]
-        if ref.page is None:
+        if ref.page is None or not ref.file.lower().endswith(".pdf"):
             continue
         document = pdfium.PdfDocument(str(index.folder.root / ref.file))
         try:

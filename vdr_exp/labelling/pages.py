@@ -18,10 +18,10 @@ from vdr_exp.data import content
 from vdr_exp.data.layouts.local_docs import (
     DOCUMENT_SUFFIXES,
     DocumentFolder,
-    _check_image,
+    _relative_name,
     doc_id,
+    numbered_pages,
     open_page,
-    render_pdf,
 )
 from vdr_exp.errors import InputError
 from vdr_exp.labelling.store import PageRef
@@ -58,23 +58,21 @@ def index_folder(root: Path, dpi: int, cache_root: Path) -> PageIndex:
     index = PageIndex(DocumentFolder(root=root))
     files = sorted(p for p in content.files_under(root) if p.suffix.lower() in DOCUMENT_SUFFIXES)
     for path in files:
-        relative = path.relative_to(root).as_posix()
         try:
-            if path.suffix.lower() == ".pdf":
-                rendered = render_pdf(path, dpi, cache_root)
-            else:
-                _check_image(path)
-                rendered = [path]
+            relative = _relative_name(path, root)
+            rendered = numbered_pages(path, dpi, cache_root)  # None: a one-page image, its own page
         except InputError as error:
-            index.skipped[relative] = str(error)
+            index.skipped[path.relative_to(root).as_posix()] = str(error)
             log.warning("skipped %s", error)
             continue
-        index.folder.page_counts[relative] = len(rendered)
-        for number, page in enumerate(rendered, start=1):
-            page_number = number if path.suffix.lower() == ".pdf" else None
-            page_id = doc_id(relative, page_number)
+        if rendered is not None:
+            index.folder.paged.add(relative)
+        pages = list(enumerate(rendered, start=1)) if rendered is not None else [(None, path)]
+        index.folder.page_counts[relative] = len(pages)
+        for number, page in pages:
+            page_id = doc_id(relative, number)
             index.folder.pages[page_id] = page
-            index.refs[page_id] = PageRef(relative, page_number)
+            index.refs[page_id] = PageRef(relative, number)
     if not index.refs:
         reasons = "; ".join(f"{name}: {why}" for name, why in index.skipped.items()) or "no PDFs or page images"
         raise InputError(
