@@ -196,9 +196,9 @@ def run_checks(client: MlflowClient, browser: Browser, ui: str, experiment: str)
         browser.close_assistant()
         browser.screenshot("4_gallery_artifact")
         checks.append(Check("the gallery renders in the artifact viewer", thumbnails > 0, f"{thumbnails} thumbnails"))
-    browser.open(f"{ui}/#/experiments/{eid}/runs/{parent.info.run_id}?{TRAINING_VIEW}", parent.info.run_name)
-    browser.screenshot("5_sweep_parent")
-    return checks
+    from vdr_exp.reports.ui_sweep_checks import run_sweep_checks  # it builds on this module's Browser
+
+    return checks + run_sweep_checks(browser, ui, eid, parent, children)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

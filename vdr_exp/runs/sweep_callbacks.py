@@ -21,12 +21,13 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError, VdrError
-from vdr_exp.runs import redact, seed_sweeper, seeds, server_login, tracking
+from vdr_exp.runs import redact, seed_sweeper, seeds, server_login, sweep_views, tracking
 from vdr_exp.runs.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class MlflowParentRun(Callback):
         self.entry_kind = "evaluate"
         self.interrupted = False
         self.seeds: int | None = None
+        self.view_keys: list[str] = []  # the params the sweep's saved view shows (what its jobs vary)
+        self.view_url = ""
         self._previous_sigint = signal.default_int_handler
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -106,6 +109,10 @@ class MlflowParentRun(Callback):
         sweeper = redact.redact_tree(OmegaConf.to_container(config.hydra.sweeper, resolve=False))  # as written
         self.client.log_text(self.parent_run_id, OmegaConf.to_yaml(OmegaConf.create(sweeper)), "sweeper.yaml")
         print(f"MLflow parent run {self.parent_run_id} (sweep {sweep.name or 'multirun'}, {sweep_dir})", flush=True)
+        self.view_keys = sweep_views.param_keys(config, keys)
+        dims, ui = sweep_views.config_dims(config), tracking.ui_url(track)
+        self.view_url = sweep_views.open_view(self.client, self.parent_run_id, self.view_keys, dims, ui)
+        print(f"its runs in the MLflow UI: {self.view_url}", flush=True)
 
         for overrides in self._train_first_commands(sweep, task_overrides, sweep_dir):
             self._train(overrides)
@@ -172,11 +179,29 @@ class MlflowParentRun(Callback):
                 out_dir=Path(OmegaConf.select(config, "paths.leaderboards")),
             )
             leaderboard.print_board(board, sweep.leaderboard_base)
+            self._describe(board, sweep.leaderboard_base, config, track)
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
         self._log_summary()
         self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
         self._end("FINISHED")
+
+    def _describe(self, result: tuple, base: str | None, config: DictConfig, track: TrackingConfig) -> None:
+        """The parent's Overview shows the leaderboard, each job one line; the URL of the sweep's view last."""
+        from vdr_exp.reports import leaderboard
+
+        overrides = list(config.hydra.overrides.task)
+        multirun = ["-m"] if sweep_keys(overrides, None) else []  # a preset sets multirun mode itself
+        command = ["python", "-m", f"vdr_exp.{self.entry_kind}", *multirun, *redact.redact_overrides(overrides)]
+        markdown = leaderboard.to_markdown(result[0], base)
+        try:
+            self.view_url = sweep_views.describe_sweep(
+                self.client, self.parent_run_id, result, leaderboard_md=markdown, base=base, command=command,
+                keys=self.view_keys, ui=tracking.ui_url(track),
+            )  # fmt: skip
+        except MlflowException as error:  # descriptions are for reading: the sweep's outcome stands without them
+            log.warning("could not write the sweep's descriptions to MLflow: %s", error)
+        print(f"\nCompare the runs in the MLflow UI (`make ui` serves a local store):\n  {self.view_url}\n", flush=True)
 
     def _suite_board(self, config: DictConfig, track: TrackingConfig) -> None:
         """A benchmark over several models: one suite pivot (models x tasks) for the whole sweep."""
