@@ -63,8 +63,8 @@ demo: setup
 	HF_HUB_OFFLINE=1 $(PY) -m vdr_exp.evaluate sweep=offline_demo
 	@echo
 	@echo "Done: trained the tiny model, compared it with its base and the 4x-larger tiny model (table above)."
-	@echo "Browse the runs with:  make ui   (then http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning: the 'offline_demo <time> (sweep)'"
-	@echo "parent run holds its jobs and the leaderboard; each child has per_query.csv, rankings.csv, run.trec, ...)."
+	@echo "Compare the runs:  make ui, then open the link printed above: the sweep's runs by NDCG@10, no set-up; the parent"
+	@echo "run 'offline_demo <time> (sweep)' shows the leaderboard on its Overview (docs/tutorials/compare-runs.md)."
 	@echo "Export a leaderboard again with:  $(PY) -m vdr_exp.leaderboard --parent latest --base tiny_qwen3_vl"
 
 ui: setup

@@ -23,9 +23,17 @@ def test_the_demo_reads_at_a_glance_in_the_mlflow_ui(demo, tmp_path):
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "FAIL" not in result.stdout and result.stdout.count("PASS") == 9, result.stdout
+    assert "FAIL" not in result.stdout and result.stdout.count("PASS") == 15, result.stdout
+    for check in (  # what a new user sees without configuring the UI (issue 32)
+        "NDCG@10 of every job readable on first open",
+        "the jobs sorted by NDCG@10, best first",
+        "the parent's Overview shows the leaderboard with CIs",
+        "a job's description names its model and score",
+        "the chart view opens on the sweep's charts",
+    ):
+        assert f"PASS  {check}" in result.stdout, result.stdout
     shots = sorted(p.name for p in (tmp_path / "shots").glob("*.png"))
     assert shots == [
         "1_experiment_runs.png", "2_training_run.png", "3_logged_model.png", "4_gallery_artifact.png",
-        "5_sweep_parent.png",
+        "5_sweep_parent.png", "6_sweep_runs_first_open.png", "7_job_description.png", "8_sweep_charts.png",
     ]  # fmt: skip

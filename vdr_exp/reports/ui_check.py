@@ -6,7 +6,10 @@ what they show after ``make demo``.
 
 Checks: the experiment opens on its runs table (not the GenAI traces page) with the sweep's models told apart
 by name and the Datasets column filled; the training run shows its logged model; the logged model's page
-exists; an evaluation's gallery opens in the artifact viewer. Exit 0 when every check passes, 1 otherwise.
+exists; an evaluation's gallery opens in the artifact viewer; and the sweep as a new user meets it, in a fresh
+browser profile (:mod:`vdr_exp.reports.ui_sweep_checks`): the URL the sweep printed shows every job's NDCG@10
+best first, the parent's Overview the leaderboard, a job's Overview its model and score, the chart view the
+sweep's charts. Exit 0 when every check passes, 1 otherwise.
 Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright (the ``ui`` extra), which drives it.
 """
 

@@ -115,10 +115,16 @@ def charts(browser: Browser, ui: str, eid: str, parent: Run, children: list[Run]
 
 
 def run_sweep_checks(browser: Browser, ui: str, eid: str, parent: Run, children: list[Run]) -> list[Check]:
+    """In a fresh browser profile (a new context: no local storage from the pages visited before)."""
     finite = [c for c in children if not math.isnan(c.data.metrics.get(HEADLINE, 0.0))]
-    return [
-        *first_open(browser, ui, eid, parent, finite),
-        *leaderboard_overview(browser, ui, eid, parent, finite),
-        *job_description(browser, ui, eid, finite),
-        *charts(browser, ui, eid, parent, finite),
-    ]
+    context = browser.page.context.browser.new_context(viewport=browser.page.viewport_size)
+    fresh = Browser(context.new_page(), browser.out_dir)
+    try:
+        return [
+            *first_open(fresh, ui, eid, parent, finite),
+            *leaderboard_overview(fresh, ui, eid, parent, finite),
+            *job_description(fresh, ui, eid, finite),
+            *charts(fresh, ui, eid, parent, finite),
+        ]
+    finally:
+        context.close()
