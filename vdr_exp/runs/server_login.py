@@ -56,8 +56,9 @@ def check_credentials(uri: str, timeout: float) -> None:
             f"the MLflow server at {uri} needs a login and none is set: set {variables} (or write them to "
             f"{CREDENTIALS_FILE}, mode 600) to the account its admin made for you (docs/how-to/team-server.md)."
         )
+    who = f"user {creds.username!r}" if creds.username else "the token in MLFLOW_TRACKING_TOKEN"
     raise ConfigError(
-        f"the MLflow server at {uri} refused user {creds.username!r} (401: wrong password or no such user): "
+        f"the MLflow server at {uri} refused {who} (401: wrong password or no such user): "
         f"set {variables} to your account on that server, or ask its admin for one (docs/how-to/team-server.md)."
     )
 
