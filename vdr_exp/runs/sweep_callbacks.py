@@ -219,6 +219,7 @@ class MlflowParentRun(Callback):
             )
         except Exception as error:  # noqa: BLE001 - the parent run must still end, with the jobs' outcome
             log.warning("no suite leaderboard for this sweep: %s", error)
+        print(f"\nIts runs in the MLflow UI (`make ui` serves a local store):\n  {self.view_url}\n", flush=True)
         self._log_summary()
         self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
         self._end("FINISHED")
