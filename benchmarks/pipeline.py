@@ -11,10 +11,10 @@ a page (measured first, in this run). So forward-only time equals preparation ti
 
 Evaluation: ``vdr_exp.modeling.page_encoding.encode_pages`` with 0 workers (serial) and with the configured
 workers. Training: the trainer's own DataLoader (``SentenceTransformerTrainer.get_train_dataloader``: the
-collator runs the processor) with ``trainer.dataloader_num_workers=0`` and ``auto``, a simulated step per
+collator runs the processor) with ``trainer.dataloader_num_workers=0`` and the given workers, a simulated step per
 batch. Prints the figures of both and ends each part with ``overlap ratio X.XX`` / ``training overlap ratio X.XX``.
 
-    python benchmarks/pipeline.py [--pages 200] [--workers auto]
+    python benchmarks/pipeline.py [--pages 200] [--workers 1]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def evaluation_part(cfg, pages, per_page: float) -> float:
     loaded = models.load_model(cfg.model, cfg.pixels)
     ids = [f"p{i}" for i in range(len(pages))]
     forward = simulated_forward(per_page, loaded.embedding_dim)
-    workers = page_encoding.resolve_workers(cfg.eval.pipeline.workers, -(-len(pages) // BATCH))
+    workers = int(cfg.eval.pipeline.workers)
     serial = encode_wall(loaded.model, pages, ids, 0, forward)
     piped = encode_wall(loaded.model, pages, ids, workers, forward)
     forward_only = per_page * len(pages)
@@ -180,7 +180,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--distinct", type=int, default=40)
-    parser.add_argument("--workers", default="auto")
+    parser.add_argument("--workers", default="1", help="worker processes (auto resolves to 0 with no accelerator)")
     parser.add_argument("--fixtures", type=Path, default=ROOT / "outputs" / "fixtures")
     args = parser.parse_args()
     ensure_fixtures(args.fixtures)

@@ -77,13 +77,14 @@ def test_a_page_that_fails_to_decode_in_a_worker_is_one_error_naming_it(fixture_
     assert "Traceback" not in message
 
 
-def test_auto_workers_leave_a_core_to_the_main_process_and_skip_single_batches(monkeypatch):
+def test_auto_workers_leave_a_core_to_the_main_process_and_skip_single_batches_and_cpu_models(monkeypatch):
     monkeypatch.setattr(page_encoding, "usable_cores", lambda: 16)
     assert page_encoding.resolve_workers("auto", batches=100) == page_encoding.MAX_AUTO_WORKERS
     assert page_encoding.resolve_workers("auto", batches=3) == 3
     assert page_encoding.resolve_workers("auto", batches=1) == 0
     monkeypatch.setattr(page_encoding, "usable_cores", lambda: 2)
     assert page_encoding.resolve_workers("auto", batches=100) == 1
+    assert page_encoding.resolve_workers("auto", batches=100, accelerator=False) == 0  # torch uses every core
     assert page_encoding.resolve_workers("0", batches=100) == 0
     assert page_encoding.resolve_workers(3, batches=100) == 3
 

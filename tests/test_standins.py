@@ -46,3 +46,5 @@ def test_the_gpu_session_runs_its_tiny_mode_through_the_entry_points(tmp_path):
     # The evaluation after training is the embedding cache's second run of the base model.
     assert cached.data.metrics["embedding_cache_hits"] == 2 and cached.data.metrics["embedding_cache_misses"] == 0
     assert "train_s_per_step" in done.stdout  # the summary printed from the store
+    assert "end-to-end / forward-only" in done.stdout  # benchmarks/forward_only.py, with its profile
+    assert (tmp_path / "out" / "profile" / "train_step.json").is_file()

@@ -237,7 +237,7 @@ class TrainerConfig:
     save_total_limit: int | None = bounded(2, min=1)
     logging_steps: float = bounded(0.05, gt=0)
     # Batches (decoded, preprocessed) prepared in DataLoader workers while the model steps. "auto": the cores this
-    # process may use minus one (at most 8); 0: in the main process, serially with the step.
+    # process may use minus one (at most 8; none when training on the CPU); 0: in the main process, serially.
     dataloader_num_workers: str = field(default="auto", metadata={"ours": True})
     dataloader_prefetch_factor: int | None = bounded(4, min=1)
     dataloader_persistent_workers: bool = True
@@ -275,7 +275,8 @@ class PipelineConfig:
     """How pages reach the model when encoding (vdr_exp.modeling.page_encoding): decoded and preprocessed in
     DataLoader worker processes, ``prefetch`` batches ahead of the forward pass."""
 
-    # "auto": the cores this process may use, minus one for the main process (at most 8); 0: in the main process.
+    # "auto": the cores this process may use, minus one for the main process (at most 8; none when the model is on
+    # the CPU, whose cores torch already uses); 0: in the main process, serially with the model.
     workers: str = "auto"
     prefetch: int = bounded(4, min=1)
     # "workers": the image processor runs in the workers (CPU); "device": in the main process on the model's

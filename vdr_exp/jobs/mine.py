@@ -59,7 +59,11 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
         train, held_out = data.split_protocols(cfg.dataset)
         pages, page_ids = list(train.corpus.values()), list(train.corpus)  # both sides share the full corpus
         embedded, timing = page_encoding.encode_pages(
-            model, pages, page_ids, batch_size=cfg.mine.batch_size, settings=steps.pipeline_settings(cfg, len(pages))
+            model,
+            pages,
+            page_ids,
+            batch_size=cfg.mine.batch_size,
+            settings=steps.pipeline_settings(cfg, len(pages), model.device),
         )
         page_encoding.warn_if_waiting(timing)
         corpus = torch.nn.functional.normalize(embedded.float(), dim=-1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp import data
@@ -210,12 +211,12 @@ def cache_key(cfg: EvaluateRunConfig, loaded: models.LoadedModel) -> str:
     return embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")
 
 
-def pipeline_settings(cfg: EvaluateRunConfig, pages: int) -> page_encoding.PipelineSettings:
-    """``eval.pipeline`` with ``auto`` resolved for this many pages."""
+def pipeline_settings(cfg: EvaluateRunConfig, pages: int, device: torch.device) -> page_encoding.PipelineSettings:
+    """``eval.pipeline`` with ``auto`` resolved for this many pages on this device."""
     options = cfg.eval.pipeline
     batches = -(-pages // cfg.eval.batch_size)
     return page_encoding.PipelineSettings(
-        workers=page_encoding.resolve_workers(options.workers, batches),
+        workers=page_encoding.resolve_workers(options.workers, batches, accelerator=device.type != "cpu"),
         prefetch=options.prefetch,
         preprocess_on=options.preprocess_on,
         pin_memory=options.pin_memory,
@@ -247,7 +248,7 @@ def evaluate(
         late_interaction=loaded.family.late_interaction,
         cache=cache,
         model_key=key,
-        pipeline=pipeline_settings(cfg, len(protocol.corpus)),
+        pipeline=pipeline_settings(cfg, len(protocol.corpus), loaded.model.device),
     )
     if result.throughput:
         mlflow.log_metrics({f"{prefix}{name}": value for name, value in result.throughput.items()})

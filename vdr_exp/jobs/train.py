@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
+import torch
 from omegaconf import DictConfig
 
 from vdr_exp import data
@@ -67,9 +68,13 @@ def training_args(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path
 
 def dataloader_args(trainer: TrainerConfig) -> dict:
     """Batches decoded and preprocessed (the collator runs the processor) in worker processes, so a step never
-    waits for its batch; ``auto`` counts the cores this process may use. Without workers, the library refuses
-    prefetch and persistence settings, so they are dropped."""
-    workers = page_encoding.resolve_workers(trainer.dataloader_num_workers, batches=page_encoding.MAX_AUTO_WORKERS)
+    waits for its batch; ``auto`` counts the cores this process may use (none when training on the CPU, which
+    has no accelerator to keep busy). Without workers, the library refuses prefetch and persistence settings,
+    so they are dropped."""
+    accelerator = torch.cuda.is_available() and not trainer.use_cpu
+    workers = page_encoding.resolve_workers(
+        trainer.dataloader_num_workers, batches=page_encoding.MAX_AUTO_WORKERS, accelerator=accelerator
+    )
     if workers == 0:
         return {"dataloader_num_workers": 0, "dataloader_prefetch_factor": None, "dataloader_persistent_workers": False}
     return {"dataloader_num_workers": workers}

@@ -86,12 +86,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_workers(setting: str | int, batches: int) -> int:
+def resolve_workers(setting: str | int, batches: int, accelerator: bool = True) -> int:
     """``auto``: one core stays with the main process, the rest decode (at most MAX_AUTO_WORKERS, at most one
-    per batch; none for a single batch, where a worker only adds its start-up time)."""
+    per batch). None for a single batch, where a worker only adds its start-up time, and none when the model
+    runs on the CPU: there is no accelerator to keep busy, and torch's own threads already use every core."""
     if str(setting) != "auto":
         return int(setting)
-    if batches <= 1:
+    if batches <= 1 or not accelerator:
         return 0
     return max(0, min(usable_cores() - 1, MAX_AUTO_WORKERS, batches))
 
