@@ -101,8 +101,8 @@ def job_description(browser: Browser, ui: str, eid: str, children: list[Run]) ->
 def charts(browser: Browser, ui: str, eid: str, parent: Run, children: list[Run]) -> list[Check]:
     """The chart view of the sweep's view opens on its own charts: NDCG@10 per run, the widths."""
     url = sweep_views.view_url(ui, eid, parent.info.run_id, charts=True)
-    # Several widths evaluated: the sweep's view adds their chart (one width is the full one again).
-    widths = len({k for c in children for k in c.data.metrics if k.startswith(f"{HEADLINE}_dim_")}) > 1
+    # A job scored at several widths: the sweep's view adds their chart (a lone width is the full one again).
+    widths = any(sum(k.startswith(f"{HEADLINE}_dim_") for k in c.data.metrics) > 1 for c in children)
     try:
         text = browser.open(url, "Parallel Coordinates" if widths else sweep_views.DELTA)
     except PlaywrightError:
