@@ -3,11 +3,13 @@ language), MTEB result files that mteb reads back, the suite pivot, and bad task
 
 from __future__ import annotations
 
+import math
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from entrypoints import run_entry, runs_in
+from entrypoints import run_entry, runs_in, store_client
 
 from vdr_exp.fixtures import mini_vidore
 from vdr_exp.suites import report
@@ -27,6 +29,8 @@ def miniatures(tmp_path_factory):
         ("VidoreArxivQARetrieval", {"default": ("eng-Latn",)}, "ndcg_at_5"),
         ("Vidore2ESGReportsRetrieval", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_5"),
         ("Vidore3FinanceEnRetrieval", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
+        ("Vidore3FinanceEnRetrieval.v2", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
+        ("Vidore3FinanceEnBM25sReranking.v2", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
     ],
 )
 def test_each_miniature_loads_through_mtebs_own_loader(miniatures, task, subsets, main_score):
@@ -38,6 +42,45 @@ def test_each_miniature_loads_through_mtebs_own_loader(miniatures, task, subsets
     for protocol, _ in loaded.subsets.values():
         assert len(protocol.queries) == 12 and len(protocol.corpus) == 60
         assert all(len(docs) == 1 and set(docs) <= set(protocol.corpus) for docs in protocol.qrels.values())
+    reranking = "Reranking" in task
+    assert set(loaded.candidates) == (set(subsets) if reranking else set())  # mteb's top_ranked, per subset
+    for subset, lists in loaded.candidates.items():
+        protocol, _ = loaded.subsets[subset]
+        assert set(lists) == set(protocol.queries) and all(len(docs) in (6, 7) for docs in lists.values())
+        missed = [q for q, docs in lists.items() if not set(docs) & set(protocol.qrels[q])]
+        assert len(missed) == 3  # a first stage's misses stay misses: every fourth query
+
+
+def test_reranking_scores_come_from_mtebs_scorer_and_a_missed_page_counts_as_missed():
+    from vdr_exp.suites.rerank_tasks import mteb_scores, rankings
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d9": 1}, "q3": {}}  # q2's relevant page is not among its candidates
+    results = {"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.1}, "q2": {"d4": 0.5, "d5": 0.4}, "q3": {"d1": 1.0}}
+    scores = mteb_scores(results, qrels, (1, 3, 10))
+    # mteb rounds to 5 decimals; q3 (no relevant page) is left out, q2 scores 0
+    assert scores["ndcg_at_10"] == pytest.approx((1 / math.log2(3) + 0.0) / 2, abs=1e-5)
+    assert scores["recall_at_1"] == 0.0 and scores["recall_at_3"] == pytest.approx(0.5)
+    assert scores["mrr_at_10"] == pytest.approx(0.25)
+    assert list(rankings(results).query("query_id == 'q1'")["doc_id"]) == ["d2", "d1", "d3"]
+
+
+def test_published_task_scores_sit_beside_the_reproduced_ones_per_task_and_on_average():
+    table = pd.DataFrame({"T1": [0.5, 0.2], "T2": [0.3, 0.1], "mean": [0.4, 0.15]}, index=["a", "b"])
+    published = pd.DataFrame(
+        [
+            ("a", "T1", 0.6, "MTEB leaderboard"),
+            ("a", "T2", 0.2, "MTEB leaderboard"),
+            ("a", "T3", 0.9, "MTEB leaderboard"),
+        ],
+        columns=["model", "task", "published", "source"],
+    )
+    frame = report.published_vs_reproduced(table, published).set_index("task")
+    assert frame.loc["T1", "difference"] == pytest.approx(-0.1) and frame.loc["T2", "difference"] == pytest.approx(0.1)
+    assert pd.isna(frame.loc["T3", "reproduced"])  # not run: no difference, and not in the average
+    mean = frame.loc["mean (2 tasks)"]
+    assert mean["published"] == pytest.approx(0.4) and mean["reproduced"] == pytest.approx(0.4)
+    assert set(frame["model"]) == {"a"} and set(frame["source"]) == {"MTEB leaderboard"}
+    assert report.file_stem("ViDoRe(v3.1, reranking)") == "ViDoRe_v3.1_reranking"
 
 
 def test_the_pivot_averages_languages_within_a_task_and_tasks_within_the_suite():
@@ -62,15 +105,24 @@ def test_the_pivot_averages_languages_within_a_task_and_tasks_within_the_suite()
 
 @pytest.mark.slow  # a two-model sweep over three tasks; CI runs it
 def test_the_offline_suite_runs_end_to_end_and_mteb_reads_back_the_same_main_scores(tmp_path, fixture_paths):
-    result = run_entry("vdr_exp.evaluate", ["benchmark=offline_vidore"], tmp_path, fixture_paths.root)
+    published = [  # as a model config would carry them (illustrative figures, with their source)
+        "+model.published_tasks={VidoreArxivQARetrieval:0.5,Vidore3FinanceEnRetrieval.v2:0.25}",
+        "+model.published_tasks_source=the test's own figures",
+    ]
+    result = run_entry("vdr_exp.evaluate", ["benchmark=offline_vidore", *published], tmp_path, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-3000:]
     (parent,) = runs_in(tmp_path, "sweep")
     suites = runs_in(tmp_path, "benchmark")
     tasks = runs_in(tmp_path, "benchmark_task")
     assert parent.info.status == "FINISHED" and len(suites) == 2
     assert {r.data.tags["mlflow.parentRunId"] for r in suites} == {parent.info.run_id}
-    assert len(tasks) == 2 * (1 + 2 + 2) and all(r.info.status == "FINISHED" for r in tasks)
+    # Per model: v1 (1 subset), v2, v3, v3.1 (2 each); the reranking task (2) runs once: the second model's
+    # job skips it, its candidates and reranker being the same.
+    assert len(tasks) == 2 * (1 + 2 + 2 + 2) + 2 and all(r.info.status == "FINISHED" for r in tasks)
     assert {r.data.tags["mlflow.parentRunId"] for r in tasks} == {r.info.run_id for r in suites}
+    reranked = [r for r in tasks if r.data.tags["mteb_task"] == "Vidore3FinanceEnBM25sReranking.v2"]
+    assert {r.data.tags["model_name"] for r in reranked} == {"tiny_dense"}
+    assert sorted(r.data.metrics["tasks_skipped"] for r in suites) == [0, 1]
 
     logged: dict[tuple[str, str], list[float]] = {}
     for run in tasks:
@@ -88,9 +140,19 @@ def test_the_offline_suite_runs_end_to_end_and_mteb_reads_back_the_same_main_sco
         assert read_back[key] == pytest.approx(sum(scores) / len(scores), abs=1e-6)
 
     board = pd.read_csv(tmp_path / "outputs" / "leaderboards" / "offline_vidore_suite.csv", index_col="model")
-    assert set(board.index) == {"tiny_qwen3_vl", "tiny_qwen3_vl_4x"}
-    assert list(board.columns)[-1] == "mean" and len(board.columns) == 4
+    assert set(board.index) == {"tiny_qwen3_vl", "tiny_qwen3_vl_4x", "tiny_dense"}
+    assert list(board.columns)[-1] == "mean" and len(board.columns) == 6
+    assert pd.isna(board.loc["tiny_dense", "VidoreArxivQARetrieval"])  # the reranker alone: its own task only
     assert (tmp_path / "outputs" / "leaderboards" / "offline_vidore_suite.png").stat().st_size > 10_000
+    beside = pd.read_csv(tmp_path / "outputs" / "leaderboards" / "offline_vidore_suite_published.csv")
+    for model in ("tiny_qwen3_vl", "tiny_qwen3_vl_4x"):
+        rows = beside[beside["model"] == model].set_index("task")
+        assert rows.loc["VidoreArxivQARetrieval", "reproduced"] == pytest.approx(
+            board.loc[model, "VidoreArxivQARetrieval"]
+        )
+        assert rows.loc["mean (2 tasks)", "published"] == pytest.approx(0.375)
+        assert set(rows["source"]) == {"the test's own figures"}
+    assert "Published vs reproduced" in (tmp_path / "outputs" / "leaderboards" / "offline_vidore_suite.md").read_text()
 
     # The same pivot from the store, by language, through the leaderboard command.
     import subprocess
@@ -126,6 +188,7 @@ def test_bad_tasks_fail_alone_with_one_line_each_and_the_rest_of_the_suite_runs(
     overrides = [
         "benchmark=offline_vidore",
         "hydra.sweeper.params.model=tiny_qwen3_vl",
+        "reranker=none",
         "benchmark.tasks=[VidoreArxivQARetrieval,Vidore3FinanceEnRetrieval,Vidore2ESGReportsRetrieval,VidoreNope]",
         f"+benchmark.local_paths.Vidore3FinanceEnRetrieval={missing_config}",
         f"+benchmark.local_paths.Vidore2ESGReportsRetrieval={bad_qrels}",
@@ -147,6 +210,98 @@ def test_bad_tasks_fail_alone_with_one_line_each_and_the_rest_of_the_suite_runs(
         ("Vidore2ESGReportsRetrieval", "FAILED"),
         ("VidoreNope", "FAILED"),
     }
+
+
+def _break_queries(folder):
+    """A dataset whose queries name their text column ``query``: mteb loads it, the protocol finds no ``text``
+    (a KeyError, not one of this project's errors)."""
+    for part in folder.glob("data/*-queries-*.parquet"):
+        pd.read_parquet(part).rename(columns={"text": "query"}).to_parquet(part)
+
+
+def _break_a_query(folder, subset):
+    """A query without text: mteb loads it, the reranker (Sentence Transformers) raises its own ValueError inside
+    the task's run."""
+    for part in folder.glob(f"data/{subset}-queries-*.parquet"):
+        frame = pd.read_parquet(part)
+        frame.loc[0, "text"] = None
+        frame.to_parquet(part)
+
+
+@pytest.mark.slow  # two suite runs of one tiny model; CI runs it
+def test_a_task_raising_any_exception_fails_alone_and_a_rerun_reruns_only_the_failed_ones(
+    tmp_path, fixture_paths, miniatures, monkeypatch
+):
+    folders = {
+        task: tmp_path / "data" / task for task in ("Vidore3FinanceEnRetrieval.v2", "Vidore3FinanceEnBM25sReranking.v2")
+    }
+    for task, folder in folders.items():
+        shutil.copytree(miniatures[task], folder)
+    _break_queries(folders["Vidore3FinanceEnRetrieval.v2"])
+    _break_a_query(folders["Vidore3FinanceEnBM25sReranking.v2"], "english")
+    overrides = [
+        "benchmark=offline_vidore",
+        "hydra.sweeper.params.model=tiny_qwen3_vl",
+        "benchmark.rerank_retrieval=true",  # the finished task also reranks its retriever's top 10
+        f"benchmark.tasks=[VidoreArxivQARetrieval,{','.join(folders)}]",
+        # Task names hold dots: the dict syntax keeps them whole.
+        "+benchmark.local_paths={" + ",".join(f"{task}:{folder}" for task, folder in folders.items()) + "}",
+    ]
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache-1"))
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path / "run", fixture_paths.root)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert (
+        "2 of 3 task(s) of offline_vidore failed: Vidore3FinanceEnRetrieval.v2, Vidore3FinanceEnBM25sReranking.v2"
+        in (result.stderr)
+    )
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert any(e.startswith("error: Vidore3FinanceEnRetrieval.v2: KeyError") for e in errors), errors
+    assert any(e.startswith("error: Vidore3FinanceEnBM25sReranking.v2: ValueError") for e in errors), errors
+    (suite,) = runs_in(tmp_path / "run", "benchmark")
+    assert suite.info.status == "FAILED"
+    assert {k: suite.data.metrics[k] for k in ("tasks_finished", "tasks_failed", "tasks_skipped")} == {
+        "tasks_finished": 1,
+        "tasks_failed": 2,
+        "tasks_skipped": 0,
+    }
+    client = store_client(tmp_path / "run")
+    status = {
+        (r.data.tags["mteb_task"], r.data.tags["hf_subset"], r.info.status): r
+        for r in runs_in(tmp_path / "run", "benchmark_task")
+    }
+    assert set(status) == {
+        ("VidoreArxivQARetrieval", "default", "FINISHED"),
+        ("Vidore3FinanceEnRetrieval.v2", "-", "FAILED"),  # failed loading: a child says why
+        ("Vidore3FinanceEnBM25sReranking.v2", "french", "FINISHED"),
+        ("Vidore3FinanceEnBM25sReranking.v2", "english", "FAILED"),  # failed inside its own run
+    }
+    for key in [k for k in status if k[2] == "FAILED"]:
+        failed = status[key]
+        assert failed.data.tags["error"].split(":")[0] in {"KeyError", "ValueError"}  # not one of ours
+        text = client.download_artifacts(failed.info.run_id, "error.txt", str(tmp_path / failed.info.run_id))
+        assert failed.data.tags["error"] in Path(text).read_text()
+
+    # The data fixed (a fresh datasets cache: it keys local folders by name), the same command again.
+    for task, folder in folders.items():
+        shutil.rmtree(folder)
+        shutil.copytree(miniatures[task], folder)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache-2"))
+    again = run_entry("vdr_exp.evaluate", overrides, tmp_path / "run", fixture_paths.root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "skipped: VidoreArxivQARetrieval already FINISHED" in again.stdout
+    first, second = runs_in(tmp_path / "run", "benchmark")
+    assert second.info.status == "FINISHED" and second.data.metrics["tasks_skipped"] == 1
+    assert second.data.metrics["tasks_finished"] == 2 and second.data.metrics["tasks_failed"] == 0
+    rerun = [
+        r
+        for r in runs_in(tmp_path / "run", "benchmark_task")
+        if r.data.tags["mlflow.parentRunId"] == second.info.run_id
+    ]
+    assert {r.data.tags["mteb_task"] for r in rerun} == set(folders) and all(r.info.status == "FINISHED" for r in rerun)
+    board = pd.read_csv(tmp_path / "run" / "outputs" / "leaderboards" / "offline_vidore_suite.csv", index_col="model")
+    assert {"VidoreArxivQARetrieval", *folders} <= set(board.columns)  # the skipped task's earlier score counts
+    assert pd.notna(board.loc["tiny_qwen3_vl + tiny_dense", "VidoreArxivQARetrieval"])  # retriever + reranker
+    assert pd.notna(board.loc["tiny_dense", "Vidore3FinanceEnBM25sReranking.v2"])  # the reranker on BM25s's lists
 
 
 def test_compressed_pages_encode_like_decoded_ones_chunk_by_chunk(miniatures, fixture_paths, monkeypatch):
