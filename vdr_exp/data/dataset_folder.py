@@ -103,8 +103,9 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
     cache_dir = Path(datasets_config.HF_DATASETS_CACHE) / "vdr-exp-local" / content.stat_key(folder)
     try:
         return load_dataset(str(folder), config_name, split=split, cache_dir=str(cache_dir))
-    except (ValueError, OSError, ArrowException, DatasetGenerationError) as error:
-        # A damaged parquet file, malformed JSON, a config the README does not declare: the user's files.
+    except (ValueError, OSError, ArrowException, DatasetGenerationError, StopIteration) as error:
+        # A damaged parquet file, malformed JSON, a config the README does not declare, an empty JSON Lines
+        # file (datasets lets StopIteration out): the user's files.
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(
             f"{folder}: cannot read {f'config {config_name!r}' if config_name else 'the dataset'} ({reason}); "

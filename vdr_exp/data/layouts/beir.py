@@ -76,18 +76,34 @@ def load_beir(cfg: DatasetConfig) -> tuple[dict[str, object], dict[str, str], di
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"dataset {cfg.path!r}: query {qid!r} is empty; fix or drop it.")
         queries[qid] = text
+    qrels = _qrels(cfg, qrel_rows, queries, corpus)
+    log.info("%s: %d pages, %d queries, %d judged", cfg.path, len(corpus), len(queries), len(qrels))
+    return corpus, queries, qrels
+
+
+def _qrels(cfg: DatasetConfig, rows: Dataset, queries: dict, corpus: dict) -> dict[str, dict[str, int]]:
+    """query id -> corpus id -> grade. A pair listed twice with the same grade counts once; with different
+    grades it is an error naming both rows (0-based, like every qrels message): picking one would silently score
+    against a judgement nobody made."""
     qrels: dict[str, dict[str, int]] = {}
-    rows = zip(qrel_rows["query-id"], qrel_rows["corpus-id"], qrel_rows["score"], strict=True)
-    for row, (qid, did, score) in enumerate(rows):
+    first_row: dict[tuple[str, str], int] = {}
+    for row, (qid, did, score) in enumerate(zip(rows["query-id"], rows["corpus-id"], rows["score"], strict=True)):
         qid, did = str(qid), str(did)
         if qid not in queries or did not in corpus:
             raise InputError(
-                f"dataset {cfg.path!r}: qrels row ({qid}, {did}) names an unknown "
+                f"dataset {cfg.path!r}: qrels row {row} ({qid}, {did}) names an unknown "
                 f"{'query-id' if qid not in queries else 'corpus-id'}; fix the qrels."
             )
-        qrels.setdefault(qid, {})[did] = relevance_grade(score, f"dataset {cfg.path!r}, qrels row {row} ({qid}, {did})")
-    log.info("%s: %d pages, %d queries, %d judged", cfg.path, len(corpus), len(queries), len(qrels))
-    return corpus, queries, qrels
+        grade = relevance_grade(score, f"dataset {cfg.path!r}, qrels row {row} ({qid}, {did})")
+        earlier = qrels.get(qid, {}).get(did)
+        if earlier is not None and earlier != grade:
+            raise InputError(
+                f"dataset {cfg.path!r}: qrels rows {first_row[(qid, did)]} and {row} both judge ({qid}, {did}), "
+                f"with grades {earlier} and {grade}; keep one row per query and page."
+            )
+        first_row.setdefault((qid, did), row)
+        qrels.setdefault(qid, {})[did] = grade
+    return qrels
 
 
 def beir_protocol(cfg: DatasetConfig) -> RetrievalProtocol:

@@ -3,7 +3,7 @@
 Every page of every file is a corpus document. PDF pages are rendered by PDFium (``pypdfium2``) at the
 configured DPI and cached on disk under a key made of the file's content hash and the DPI, so a second run,
 or a run after renaming a file, renders nothing. Queries reference pages as ``{"file": ..., "page": n}``
-(1-based; image files have no page). Every problem in the queries file is reported with its line number.
+(1-based; image files have no page, except multi-page ones such as a scanned TIFF: one page per frame). Every problem in the queries file is reported with its line number.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class DocumentFolder:
     root: Path
     pages: dict[str, Path] = field(default_factory=dict)
     page_counts: dict[str, int] = field(default_factory=dict)  # relative file -> pages (images: 1)
+    paged: set[str] = field(default_factory=set)  # files whose pages queries name by number (PDFs, multi-page TIFF)
     queries: list[LocalQuery] = field(default_factory=list)
 
 
@@ -96,12 +97,74 @@ def render_pdf(pdf: Path, dpi: int, cache_root: Path) -> list[Path]:
     return sorted(target.glob("page-*.png"))
 
 
-def _check_image(path: Path) -> None:
+# What Pillow raises on a damaged or hostile file is not a closed list (fuzzing found TypeError, KeyError, EOFError,
+# struct.error besides OSError): any exception while a page file is opened or decoded is that file's fault.
+IMAGE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, Exception)
+
+
+def _unreadable(path: Path, error: BaseException) -> InputError:
+    return InputError(f"{path}: not a readable image ({error}); replace or remove the file.")
+
+
+def _frame_count(path: Path) -> int:
+    """How many pages an image file holds: frames of a multi-page TIFF (or any multi-frame format PIL reads)."""
     try:
         with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
             image.verify()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise InputError(f"{path}: not a readable image ({error}); replace or remove the file.") from None
+    except IMAGE_ERRORS as error:
+        raise _unreadable(path, error) from None
+    return frames
+
+
+def _check_image(path: Path) -> None:
+    """A readable image (header and structure; the pixels are decoded when the page is opened)."""
+    _frame_count(path)
+
+
+def numbered_pages(path: Path, dpi: int, cache_root: Path) -> list[Path] | None:
+    """A file's pages as images, when it has numbered pages (a PDF, a multi-frame image); None for a one-page
+    image, which is its own page (checked to be readable)."""
+    if path.suffix.lower() == ".pdf":
+        return render_pdf(path, dpi, cache_root)
+    frames = _frame_count(path)
+    return split_frames(path, frames, cache_root) if frames > 1 else None
+
+
+def split_frames(path: Path, frames: int, cache_root: Path) -> list[Path]:
+    """PNG per frame of a multi-frame image, written once per content (like rendered PDF pages)."""
+    target = cache_root / f"{_sha(path)}-frames"
+    if (target / "complete").is_file():
+        return sorted(target.glob("page-*.png"))
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".frames-", dir=cache_root))
+    try:
+        with Image.open(path) as image:
+            for index in range(frames):
+                image.seek(index)
+                to_rgb(image).save(staging / f"page-{index + 1:05d}.png")
+        (staging / "complete").write_text(f"{path.name} {frames} frames\n")
+        if not target.exists():
+            os.replace(staging, target)
+    except IMAGE_ERRORS as error:
+        raise _unreadable(path, error) from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return sorted(target.glob("page-*.png"))
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    """The file's name relative to the folder, as text: a name that is not valid UTF-8 cannot be an id."""
+    relative = path.relative_to(root).as_posix()
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(relative).decode("utf-8", errors="backslashreplace")
+        raise InputError(
+            f"{root}: the file name {shown!r} is not valid UTF-8; rename it (e.g. `convmv -f latin1 -t utf8`)."
+        ) from None
+    return relative
 
 
 def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
@@ -114,14 +177,14 @@ def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
     if not files:
         raise InputError(f"{root}: no PDFs or page images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) found.")
     for path in files:
-        relative = path.relative_to(root).as_posix()
-        if path.suffix.lower() == ".pdf":
-            rendered = render_pdf(path, dpi, cache_root)
+        relative = _relative_name(path, root)
+        rendered = numbered_pages(path, dpi, cache_root)
+        if rendered is not None:  # pages addressed by number: PDFs, multi-page scans
             folder.page_counts[relative] = len(rendered)
+            folder.paged.add(relative)
             for number, page in enumerate(rendered, start=1):
                 folder.pages[doc_id(relative, number)] = page
         else:
-            _check_image(path)
             folder.page_counts[relative] = 1
             folder.pages[doc_id(relative, None)] = path
     return folder
@@ -138,9 +201,9 @@ def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[
     file, page, grade = str(entry["file"]), entry.get("page"), entry.get("grade", 1)
     if file not in folder.page_counts:
         raise InputError(f"{where}: file {file!r} is not in {folder.root}; fix the name (relative to the folder).")
-    is_pdf = file.lower().endswith(".pdf")
+    is_pdf = file in folder.paged  # a PDF or a multi-page image: pages by number
     if is_pdf and not _is_integer(page):
-        raise InputError(f'{where}: {file!r} is a PDF; give "page" as a 1-based integer, not {page!r}.')
+        raise InputError(f'{where}: {file!r} has pages; give "page" as a 1-based integer, not {page!r}.')
     if not is_pdf and not (page is None or (_is_integer(page) and page == 1)):
         raise InputError(f'{where}: {file!r} is an image and has no pages; drop "page" (got {page!r}).')
     if is_pdf and not 1 <= page <= folder.page_counts[file]:
@@ -200,8 +263,12 @@ def load_folder(cfg: DatasetConfig) -> DocumentFolder:
 
 
 def open_page(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return to_rgb(image)
+    """The decoded page; a file cut short (a truncated JPEG passes the header check) is named, not a traceback."""
+    try:
+        with Image.open(path) as image:
+            return to_rgb(image)
+    except IMAGE_ERRORS as error:
+        raise _unreadable(path, error) from None
 
 
 def local_protocol(cfg: DatasetConfig, folder: DocumentFolder, query_ids: set[str]) -> RetrievalProtocol:
