@@ -109,18 +109,18 @@ def _skip(ctx: SuiteContext, spec: mteb_tasks.TaskSpec, fingerprint: str, outcom
 def _run_one(
     ctx: SuiteContext, spec: mteb_tasks.TaskSpec, local: dict[str, str], composed: object, outcome: Outcome
 ) -> None:
-    fingerprint = task_runs.task_fingerprint(ctx.cfg, composed, spec)
-    if _skip(ctx, spec, fingerprint, outcome):
-        return
     multilingual = list(spec.subsets) != ["default"]
     subsets = ctx.cfg.benchmark.subsets if multilingual else None
     try:
+        fingerprint = task_runs.task_fingerprint(ctx.cfg, composed, spec)
+        if _skip(ctx, spec, fingerprint, outcome):
+            return
         task = load_task(spec.name, subsets=subsets, local_path=local.get(spec.name))
         score = task_runs.run_task(ctx, spec, task, fingerprint)
     except Exception as error:  # any task's failure is that task's, never the suite's
-        if not ctx.in_child[0]:
+        if not ctx.in_child:
             _failed_child(ctx, spec.name, error)
-        ctx.in_child[0] = False
+        ctx.in_child = False
         print(_error_line(spec.name, error), flush=True)
         log.debug("task %s failed", spec.name, exc_info=True)
         outcome.failed.append(spec.name)
@@ -130,7 +130,11 @@ def _run_one(
     log.info("%s: %s %.4f", spec.name, task.main_score, score)
 
 
-def _context(cfg: EvaluateRunConfig, chosen: mteb_tasks.Selection, parent: str, root: str, out_dir: Path):
+def _context(
+    cfg: EvaluateRunConfig, chosen: mteb_tasks.Selection, parent: str, root: str, out_dir: Path
+) -> SuiteContext:
+    """The models the suite needs, loaded once on the suite run: the embedding model for retrieval tasks, the
+    reranker for reranking tasks (and for the retriever + reranker pipeline)."""
     ctx = SuiteContext(cfg, parent, root, out_dir)
     if chosen.retrieval:
         ctx.loaded = steps.load_model(cfg)

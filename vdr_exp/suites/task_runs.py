@@ -11,7 +11,7 @@ scores over all subsets are written in MTEB's layout through MTEB's own result c
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -43,7 +43,7 @@ class SuiteContext:
     reranker: object | None = None  # the CrossEncoder, when a reranker is configured
     cache: object | None = None
     cache_key: str | None = None
-    in_child: list[bool] = field(default_factory=lambda: [False])  # an error inside a child is recorded there
+    in_child: bool = False  # a task run is open: an error raised now is recorded on it
 
 
 def mteb_name(path: str | None, name: str, revision: str | None) -> tuple[str, str]:
@@ -133,12 +133,12 @@ def run_task(ctx: SuiteContext, spec: TaskSpec, task: LoadedTask, fingerprint: s
     for subset, (protocol, languages) in task.subsets.items():
         tags = child_tags(ctx, spec, subset, task.main_score, fingerprint)
         label = spec.name if subset == "default" else f"{spec.name} | {subset}"
-        ctx.in_child[0] = True
+        ctx.in_child = True
         with tracking.tracked_run(
             cfg.tracking, f"{label} | {tags['model_name']}", tags, ctx.parent, nested=True
         ) as rid:
             result = evaluate(ctx, spec, task, subset, protocol, ctx.out_dir / spec.name / subset)
-        ctx.in_child[0] = False
+        ctx.in_child = False
         children.append(rid)
         subsets.append(
             mteb_results.subset_scores(result, main_score=task.main_score, hf_subset=subset, languages=languages)
