@@ -28,9 +28,10 @@ def test_a_hydra_composition_error_is_one_line_and_exit_2(tmp_path, fixture_path
         result = run_entry("vdr_exp.evaluate", ["experiment=offline_eval", override], tmp_path, fixture_paths.root)
         assert result.returncode == 2, (override, result.stderr[-2000:])
         assert "Traceback" not in result.stderr and len(_error_lines(result.stderr)) == 1, result.stderr
-    assert "Could not find 'model/nope'" in _error_lines(
-        run_entry("vdr_exp.train", ["model=nope"], tmp_path / "t", fixture_paths.root).stderr
-    )[0]
+    assert (
+        "Could not find 'model/nope'"
+        in _error_lines(run_entry("vdr_exp.train", ["model=nope"], tmp_path / "t", fixture_paths.root).stderr)[0]
+    )
 
 
 def test_the_debug_flag_shows_the_traceback_too(tmp_path, fixture_paths):
@@ -133,3 +134,24 @@ def test_every_exception_maps_to_one_line_and_an_exit_status(error, code, words)
 def test_the_error_line_masks_secrets():
     failure = failures.describe(RuntimeError("cannot reach http://bob:hunter2@db/x?token=abc"))
     assert "hunter2" not in failure.line and "abc" not in failure.line
+
+
+def _leaderboard(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "vdr_exp.leaderboard", *args, f"--out-dir={cwd / 'boards'}"]
+    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+
+
+def test_the_leaderboard_creates_no_store_and_names_unknown_runs(tmp_path):
+    missing = tmp_path / "nowhere" / "mlflow.db"
+    result = _leaderboard(f"--tracking-uri=sqlite:///{missing}", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"no MLflow store at {missing}" in _error_lines(result.stderr)[0]
+    assert not missing.exists() and not missing.parent.exists()
+
+    _pre_created_store(tmp_path)
+    store = f"--tracking-uri=sqlite:///{tmp_path / 'mlflow.db'}"
+    for args in (["--parent", "feedbeef"], ["--suite", "--parent", "feedbeef"], ["--compare", "feedbeef", "abc"]):
+        result = _leaderboard(store, *args, cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (args, result.stderr[-2000:])
+        (line,) = _error_lines(result.stderr)
+        assert "feedbeef: no such run" in line, line

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,8 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from vdr_exp.config import CONFIG_MODULE, TrackingConfig, register_configs, tracking_uri
-from vdr_exp.errors import LeaderboardError, VdrError
+from vdr_exp.errors import LeaderboardError
+from vdr_exp.runs import failures
 
 # MLflow, pandas and matplotlib are imported once the arguments are parsed: --help and a mistyped flag answer at
 # once.
@@ -101,7 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.tracking_uri.startswith(("http://", "https://")):
             tracking.check_server(args.tracking_uri)  # a missing or wrong login: one error line
+        _check_store(args.tracking_uri)
         client = MlflowClient(tracking_uri=args.tracking_uri)
+        for flag, run_id in [("--compare", r) for r in args.compare or ()] + [("--parent", args.parent)]:
+            if run_id and run_id != "latest":
+                _check_run(client, flag, run_id)
         if args.compare:
             path, summary = compare_runs(client, *args.compare, args.out_dir)
             print(f"{summary}\nwrote {path}")
@@ -132,11 +136,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 client, board, args.report, name=name, base=args.base, parent_run_id=parent, log=not args.no_log
             )
             written = dataclasses.replace(written, report=html)
-    except VdrError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except Exception as error:  # noqa: BLE001 - the failure contract: one error line, exit 2 (1 for a bug)
+        return failures.report(error)
     print_board((board, written), args.base)
     return 0
+
+
+def _check_store(uri: str) -> None:
+    """Reading a local store that is not there must not create an empty database in its place."""
+    if uri.startswith("sqlite:///"):
+        store = Path(uri.removeprefix("sqlite:///")).expanduser()
+        if not store.is_file():
+            raise LeaderboardError(
+                f"no MLflow store at {store}; run an experiment first or point --tracking-uri at an existing store."
+            )
+
+
+def _check_run(client: object, flag: str, run_id: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise LeaderboardError(
+            f"{flag} {run_id}: no such run in this store; copy the run id from the MLflow UI (or use --parent latest)."
+        ) from None
 
 
 def _suite(client: object, args: argparse.Namespace, parent: str | None) -> int:
