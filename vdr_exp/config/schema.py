@@ -85,14 +85,14 @@ class ModelConfig:
     # (for raw VLM checkpoints without Sentence Transformers files).
     module_stack: ModuleStack = ModuleStack.saved
     # Figures from the recipe's results table, shown beside measured ones in leaderboards.
-    published_params: float | None = None
-    published_ndcg_at_10: float | None = None
+    published_params: float | None = field(default=None, metadata={"descriptive": True})
+    published_ndcg_at_10: float | None = field(default=None, metadata={"descriptive": True})
     # Where the published figures come from (a URL or a citation); required when either is set.
-    published_source: str | None = None
+    published_source: str | None = field(default=None, metadata={"descriptive": True})
     # Published main scores of MTEB tasks (task name -> score, e.g. the MTEB leaderboard's), shown beside the
     # reproduced ones in benchmark suite pivots; published_tasks_source is required with them.
-    published_tasks: dict[str, float] = field(default_factory=dict)
-    published_tasks_source: str | None = None
+    published_tasks: dict[str, float] = field(default_factory=dict, metadata={"descriptive": True})
+    published_tasks_source: str | None = field(default=None, metadata={"descriptive": True})
     trust_remote_code: bool = False
     # A Hub branch, tag, commit or PR ref (``refs/pr/4``); null: main.
     revision: str | None = None
@@ -102,11 +102,11 @@ class ModelConfig:
     # LLaVA-NeXT processors read ``size`` as an edge length, and some models set their own: false keeps theirs.
     use_pixel_budget: bool = True
     # The transformers architecture it loads as (config.json ``architectures``), for the model table and dry runs.
-    architecture: str | None = None
-    check: CheckLevel = CheckLevel.desk_checked
+    architecture: str | None = field(default=None, metadata={"descriptive": True})
+    check: CheckLevel = field(default=CheckLevel.desk_checked, metadata={"descriptive": True})
     # Why Sentence Transformers cannot load it as published; a job with it fails with this line, before
     # loading. Set model.unsupported=null to try anyway.
-    unsupported: str | None = None
+    unsupported: str | None = field(default=None, metadata={"descriptive": True})
     # null (model.from_run only): the training run's own, so a finetuned model is compared like for like.
     attn_implementation: str | None = "flash_attention_2"
     dtype: str | None = "bfloat16"
@@ -372,6 +372,8 @@ class BenchmarkConfig:
 # Roles of the top-level fields (dataclass metadata), read by vdr_exp.config.keys:
 #   section  - printed by dry runs (what decides the result)
 #   volatile - left out of the config fingerprint (where results are logged, how the job was launched)
+#   descriptive - what describes a model (published figures, check level), not what it computes: also left out
+#                 of the fingerprint, so editing a description does not re-run finished jobs
 #   location - where things are stored; a sweep passes these on to its prerequisite training runs
 #   setting  - an evaluation setting, a leaderboard column rather than part of a model's label
 SECTION = {"section": True}

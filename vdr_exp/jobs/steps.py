@@ -279,7 +279,7 @@ def log_gallery(result: scoring.EvaluationResult, cfg: EvaluateRunConfig, protoc
     """Per-query results as an MLflow table (the UI shows it as one) and the gallery of worst and best queries."""
     from vdr_exp.reports import gallery
 
-    mlflow.log_table(result.per_query, artifact_file="per_query_table.json")
+    tracking.log_table(result.per_query, artifact_file="per_query_table.json")  # once, also when resumed
     title = f"{cfg.model.name} on {protocol.name}: worst and best queries by NDCG@10"
     paths = gallery.write_gallery(
         result.per_query,

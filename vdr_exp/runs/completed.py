@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from mlflow.entities import Run
@@ -27,13 +28,39 @@ def config_fingerprint(
     finetuned model is a different job even though the config text is the same. ``content``: what the local
     files the job reads hold now (:func:`content_keys`), so edited data or a retrained model is a new job."""
     tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
-    for key in keys_with("volatile"):
-        tree.pop(key, None)
+    for key in (*keys_with("volatile"), *keys_with("descriptive")):
+        _drop(tree, key)
     tree["_model_source"] = model_source
     if content:
         tree["_content"] = content
     canonical = json.dumps(tree, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def _drop(tree: dict, dotted: str) -> None:
+    """Remove ``a.b.c`` from a nested dict, wherever the path exists."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    if isinstance(tree, dict):
+        tree.pop(last, None)
+
+
+def hub_commit(model_id: str, revision: str | None) -> str | None:
+    """The commit a Hub model's ``revision`` (a branch such as ``main``, a tag) resolves to in the local Hub
+    cache, so a model updated on the Hub is a new job; None when it is not a cached Hub model."""
+    if not model_id or model_id.count("/") != 1 or Path(model_id).expanduser().exists():
+        return None
+    ref = revision or "main"
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref
+    from huggingface_hub import constants
+
+    refs = Path(constants.HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}" / "refs" / ref
+    try:
+        return refs.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def find_finished(track: TrackingConfig, fingerprint: str, run_kind: str) -> Run | None:
@@ -72,7 +99,11 @@ def content_keys(cfg: EvaluateRunConfig) -> dict[str, str | None]:
     paths["reranker.path"] = cfg.reranker.path
     if Path(cfg.dataset.queries_file).is_absolute():  # a relative one lives in dataset.path, keyed with it
         paths["dataset.queries_file"] = cfg.dataset.queries_file
-    return {key: content.stat_key(value) for key, value in paths.items() if value}
+    keys = {key: content.stat_key(value) for key, value in paths.items() if value}
+    commit = hub_commit(cfg.model.path, cfg.model.revision)
+    if commit:
+        keys["model.revision"] = commit  # what `main` (or a tag) pointed at when this job ran
+    return keys
 
 
 def model_source(cfg: EvaluateRunConfig) -> str | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import posixpath
 import sqlite3
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 from filelock import FileLock
@@ -24,6 +27,9 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BA
 from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import interrupts, redact, server_login
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +126,21 @@ def log_params(params: Mapping[str, str]) -> None:
     ]
     for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
         client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
+
+
+def log_table(table: pd.DataFrame, artifact_file: str) -> None:
+    """An MLflow table (the UI shows it as one) that holds ``table`` once: MLflow's own ``log_table`` appends to
+    a table of that name already in the run, so a resumed run would list every row twice. The second time the
+    file is replaced, in the same JSON layout."""
+    run_id = mlflow.active_run().info.run_id
+    folder = posixpath.dirname(artifact_file) or None
+    if artifact_file not in {f.path for f in MlflowClient().list_artifacts(run_id, folder)}:
+        mlflow.log_table(table, artifact_file=artifact_file)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / posixpath.basename(artifact_file)
+        table.to_json(path, orient="split", index=False, date_format="iso")
+        mlflow.log_artifact(str(path), artifact_path=folder)
 
 
 def tag_equals(key: str, value: str) -> str:
