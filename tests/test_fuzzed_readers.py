@@ -67,7 +67,7 @@ def test_every_frame_of_a_multi_page_tiff_is_a_page_addressed_by_number(small_fo
     (query,) = local_docs.read_queries(queries, small_folder)
     assert query.relevant == {"scan.tif#p3": 1}
     queries.write_text(json.dumps({"query_id": "q", "query": "blue", "relevant": [{"file": "scan.tif"}]}))
-    with pytest.raises(InputError, match=r"'scan.tif' has pages; give \"page\""):
+    with pytest.raises(InputError, match=r"'scan.tif' has 3 pages \(frames\); give \"page\""):
         local_docs.read_queries(queries, small_folder)
 
 

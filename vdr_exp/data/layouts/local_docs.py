@@ -203,7 +203,8 @@ def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[
         raise InputError(f"{where}: file {file!r} is not in {folder.root}; fix the name (relative to the folder).")
     is_pdf = file in folder.paged  # a PDF or a multi-page image: pages by number
     if is_pdf and not _is_integer(page):
-        raise InputError(f'{where}: {file!r} has pages; give "page" as a 1-based integer, not {page!r}.')
+        kind = "is a PDF" if file.lower().endswith(".pdf") else f"has {folder.page_counts[file]} pages (frames)"
+        raise InputError(f'{where}: {file!r} {kind}; give "page" as a 1-based integer, not {page!r}.')
     if not is_pdf and not (page is None or (_is_integer(page) and page == 1)):
         raise InputError(f'{where}: {file!r} is an image and has no pages; drop "page" (got {page!r}).')
     if is_pdf and not 1 <= page <= folder.page_counts[file]:
