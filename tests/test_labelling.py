@@ -106,10 +106,12 @@ def _wait(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
 def labelling_page(doc_folder, fixture_paths, tmp_path):
     """The page served from a subprocess, as `python -m vdr_exp.label` runs it, with the tiny model to search."""
     folder = fresh_folder(doc_folder, tmp_path)
+    generated = write_generated(tmp_path / "generated")
     port = _free_port()
     command = [
         sys.executable, "-m", "vdr_exp.label", f"docs={folder}", f"port={port}", "model=tiny_qwen3_vl",
         "pixels=fixture_small", f"fixtures.root={fixture_paths.root}", f"paths.output_dir={tmp_path / 'outputs'}",
+        f"review={generated}",
     ]  # fmt: skip
     log = (tmp_path / "server.log").open("w")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -222,21 +224,40 @@ def test_a_person_labels_queries_in_the_browser(labelling_page, tmp_path):
         )
         assert answer.status == 404 and "does not exist" in answer.json()["error"]
         assert len((folder / "queries.jsonl").read_text().splitlines()) == 4
+
+        # Review mode: edit and accept one generated query, reject another; they go to reviewed.jsonl only.
+        tab.click("#tab-review")
+        tab.wait_for_selector('.review-item[data-generated-id="g0"]')
+        tab.fill('.review-item[data-generated-id="g0"] textarea', "rail freight tonnage by region")
+        tab.click('.review-item[data-generated-id="g0"] button.accept')
+        tab.wait_for_selector('.review-item[data-generated-id="g0"]', state="detached")
+        tab.click('.review-item[data-generated-id="g7"] button.reject')
+        tab.wait_for_selector('.review-item[data-generated-id="g7"]', state="detached")
+        assert "(1 left)" in tab.inner_text("#review-count")
+        tab.screenshot(path=str(shots / "8_review.png"), full_page=True)
+        (reviewed,) = [json.loads(line) for line in (folder / "reviewed.jsonl").read_text().splitlines()]
+        assert reviewed["query"] == "rail freight tonnage by region" and reviewed["source"] == "generated+reviewed"
+        assert len((folder / "queries.jsonl").read_text().splitlines()) == 4
         browser.close()
+
+
+def write_generated(folder: Path) -> Path:
+    """Three generated queries as vdr_exp.generate writes its kept ones (the local_docs format)."""
+    lines = [
+        {"query_id": "g0", "query": "rail freight chart", "relevant": [{"file": "memo.pdf", "page": 2}]},
+        {"query_id": "g3", "query": "wind farm output", "relevant": [{"file": "chart.png"}]},
+        {"query_id": "g7", "query": "made up answer", "relevant": [{"file": "contract.pdf", "page": 1}]},
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "queries.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder / "queries.jsonl"
 
 
 def test_reviewed_generated_queries_go_to_their_own_file_and_do_not_come_back(doc_folder, tmp_path):
     from vdr_exp.labelling.review import ReviewQueue
 
     folder = fresh_folder(doc_folder, tmp_path)
-    generated = tmp_path / "generated" / "queries.jsonl"
-    generated.parent.mkdir()
-    lines = [
-        {"query_id": "g0", "query": "rail freight chart", "relevant": [{"file": "memo.pdf", "page": 2}]},
-        {"query_id": "g3", "query": "wind farm output", "relevant": [{"file": "chart.png"}]},
-        {"query_id": "g7", "query": "made up answer", "relevant": [{"file": "contract.pdf", "page": 1}]},
-    ]
-    generated.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    generated = write_generated(tmp_path / "generated")
     index = index_folder(folder, 100, tmp_path / "page_cache")
     queue = ReviewQueue(generated, QueryStore(folder / "reviewed.jsonl", index.folder, index.refs))
     assert [p["generated_id"] for p in queue.pending()] == ["g0", "g3", "g7"]
