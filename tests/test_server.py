@@ -193,7 +193,7 @@ def test_make_server_serves_artifacts_for_tracking_team(tmp_path, fixture_paths)
         start_new_session=True,
     )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
+        _wait_for(f"http://127.0.0.1:{port}/health", timeout=240)  # four workers on a busy CI machine
         env_uri = f"http://127.0.0.1:{port}"
         os.environ["MLFLOW_TRACKING_URI"] = env_uri
         try:
@@ -211,7 +211,7 @@ def test_make_server_serves_artifacts_for_tracking_team(tmp_path, fixture_paths)
         assert not (tmp_path / "client" / "mlartifacts").exists()
     finally:
         os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        server.wait(timeout=120)
 
 
 # ---- The team server with users: MLflow's basic-auth app behind `make server` (python -m vdr_exp.server serve) ----
@@ -374,7 +374,7 @@ def test_the_team_server_lets_no_one_in_and_answers_only_its_names(team_server):
 
 
 @pytest.mark.slow
-def test_a_wrong_or_missing_login_is_one_error_line_before_any_model_loads(
+def test_a_wrong_login_a_missing_one_or_a_readers_run_is_one_error_line_before_any_model_loads(
     team_server, tmp_path, fixture_paths, monkeypatch
 ):
     _login(monkeypatch, team_server, EDITOR, "not-the-password-1")
@@ -385,6 +385,13 @@ def test_a_wrong_or_missing_login_is_one_error_line_before_any_model_loads(
     assert "refused user 'editor'" in line and "MLFLOW_TRACKING_PASSWORD" in line
     assert "NDCG" not in result.stdout + result.stderr  # no model loaded, nothing evaluated
     assert not list((tmp_path / "wrong").rglob("per_query.csv"))
+
+    _login(monkeypatch, team_server, READER)  # logged in, but may only read experiment 'team'
+    result = run_entry("vdr_exp.evaluate", ["-m", *overrides], tmp_path / "reader", fixture_paths.root)
+    assert result.returncode == 2, result.stderr[-3000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "reader may not log runs to experiment 'team'" in line and "--role editor" in line
+    assert "NDCG" not in result.stdout + result.stderr
 
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
