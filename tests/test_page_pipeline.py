@@ -200,3 +200,35 @@ def test_sigterm_while_encoding_stops_the_workers_too(tmp_path, fixture_paths):
     assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the run"
     (run,) = runs_in(tmp_path)
     assert run.info.status == "KILLED"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["offline_demo", "offline_lora"])
+def test_batches_prepared_in_workers_train_the_same_model(tmp_path, fixture_paths, experiment):
+    """CachedMNRL inside Matryoshka (the recipe's loss), full finetuning and LoRA: the sampler stays in the main
+    process, so a worker prepares the very batches the main process would have, and the losses agree."""
+    from entrypoints import run_entry, runs_in, store_client
+
+    common = [
+        f"experiment={experiment}",
+        "trainer.max_steps=4",
+        "trainer.logging_steps=1",
+        "trainer.eval_strategy=no",
+        "trainer.save_strategy=no",
+        "tracking.log_model=false",
+        "dataset.max_eval_rows=8",
+    ]
+    losses, scores = {}, {}
+    for workers in ("0", "1"):
+        work = tmp_path / f"workers{workers}"
+        result = run_entry(
+            "vdr_exp.train", [*common, f"trainer.dataloader_num_workers={workers}"], work, fixture_paths.root
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        (run,) = runs_in(work)
+        history = store_client(work).get_metric_history(run.info.run_id, "train_loss")
+        losses[workers] = [m.value for m in sorted(history, key=lambda m: m.step)]
+        scores[workers] = run.data.metrics["ndcg_at_10"]
+    assert len(losses["0"]) == 4
+    assert losses["1"] == pytest.approx(losses["0"], rel=1e-5)
+    assert scores["1"] == pytest.approx(scores["0"], abs=1e-6)
