@@ -16,8 +16,8 @@ ARTIFACTS = ("metrics.csv", "per_query.csv", "rankings.csv", "run.trec", "qrels.
 
 
 def train_run(demo: Path):
-    """The sweep's prerequisite training run (experiment=offline_demo) and its run directory."""
-    (run,) = runs_in(demo, "train")
+    """The sweep's first prerequisite training run (experiment=offline_demo, seed 42) and its run directory."""
+    (run,) = [r for r in runs_in(demo, "train") if r.data.tags["seed"] == "42"]
     return store_client(demo), run, demo / "sweep" / "train_first_0"
 
 
@@ -32,7 +32,7 @@ def test_offline_demo_training_run_finished_and_improved(demo):
     for dim in (32, 16, 8):
         assert f"ndcg_at_10_dim_{dim}" in metrics
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) >= 4
-    assert len(client.get_metric_history(run.info.run_id, "eval_ndcg_at_10")) >= 3
+    assert len(client.get_metric_history(run.info.run_id, "eval_ndcg_at_10")) >= 2  # the demo evaluates twice
 
 
 def test_runs_log_how_fast_they_trained_and_encoded(demo):
@@ -78,8 +78,8 @@ def test_the_finetuned_model_is_logged_to_mlflow_and_the_demo_reads_it_back_from
     assert logged.source_run_id == run.info.run_id and logged.status == LoggedModelStatus.READY
     assert logged.params["dtype"] == "float32" and logged.params["base_model"] == "tiny_qwen3_vl"
     assert "ndcg_at_10" in {m.key for m in logged.metrics}
-    finetuned = [r for r in runs_in(demo, "evaluate") if r.data.tags["model_name"] == "tiny_qwen3_vl_finetuned"]
-    (evaluated,) = finetuned
+    evaluations = runs_in(demo, "evaluate")
+    (evaluated,) = [r for r in evaluations if r.data.tags.get("source_run_id") == run.info.run_id]
     assert evaluated.data.tags["model_id"] == f"models:/{model_id}"
     assert evaluated.data.tags["source_run_id"] == run.info.run_id
     # null in its config: the training run's own settings, recorded as the evaluation's params
@@ -172,7 +172,8 @@ def test_a_logged_demo_reads_one_line_per_event(demo):
         line.endswith(tuple("0123456789")) and "step " in line and "train_loss" in line for line in out.splitlines()
     )
     warnings = [line for line in err.splitlines() if "Warning:" in line]
-    assert len(warnings) == len(set(warnings)), warnings
+    processes = 1 + len(runs_in(demo, "train"))  # the sweep, and each prerequisite training (one per seed)
+    assert all(warnings.count(w) <= processes for w in warnings), warnings
 
 
 def test_mteb_reads_each_runs_result_file_back_with_the_logged_score(demo):

@@ -74,8 +74,8 @@ def test_compare_baselines_lists_the_recipe_table(tmp_path, fixture_paths):
           for p in ("side_256", "side_448", "blog_600", "side_1024")]),
         ("evaluate", "matryoshka", ["model.name", "eval.dims"],
          [[m, "[2048, 1536, 1024, 512, 256, 128, 64]"] for m in ("qwen3_vl_embedding_2b", "qwen3_vl_embedding_2b_vdr")]),
-        ("evaluate", "offline_demo", ["model.name", "dataset.name"],
-         [[m, "synthetic_vdr"] for m in ("tiny_qwen3_vl", "tiny_qwen3_vl_finetuned", "tiny_qwen3_vl_4x")]),
+        ("evaluate", "offline_demo", ["model.name", "dataset.name"],  # the finetuned model once per seed
+         [[m, "synthetic_vdr"] for m in ("tiny_qwen3_vl", *["tiny_qwen3_vl_finetuned"] * 3, "tiny_qwen3_vl_4x")]),
         ("train", "loss_ablation", ["loss.name"],
          [["cmnrl_matryoshka"], ["cmnrl"], ["mnrl_matryoshka"], ["mnrl"]]),
     ],
@@ -127,26 +127,60 @@ def test_offline_sweep_has_one_parent_with_every_job_as_child(demo):
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["sweep"] == "offline_demo" and parent.data.tags["sweep_dir"] == str(demo / "sweep")
     assert "sweep=offline_demo" in parent.data.tags["hydra_overrides"]
-    assert sorted(r.data.tags["run_kind"] for r in children) == ["evaluate", "evaluate", "evaluate", "train"]
+    # Three seeds: three trainings, the finetuned model evaluated once per seed, base and 4x once each
+    # (evaluation-only jobs are deterministic: test_no_stale_results shows a rerun scores the same).
+    assert sorted(r.data.tags["run_kind"] for r in children) == ["evaluate"] * 5 + ["train"] * 3
     assert all(r.info.status == "FINISHED" for r in children)
-    assert len(runs_in(demo)) == 5  # nothing outside the sweep
+    assert len(runs_in(demo)) == 9  # nothing outside the sweep
+    assert parent.data.tags["seeds"] == "3"
     evaluated = sorted(r.data.tags["sweep_params"] for r in children if r.data.tags["run_kind"] == "evaluate")
-    assert evaluated == ["model=tiny_qwen3_vl", "model=tiny_qwen3_vl_4x", "model=tiny_qwen3_vl_finetuned"]
+    assert evaluated == ["model=tiny_qwen3_vl", "model=tiny_qwen3_vl_4x", *["model=tiny_qwen3_vl_finetuned"] * 3]
+    names = sorted(r.info.run_name for r in children)
+    assert "tiny_qwen3_vl_finetuned seed=43 (evaluate)" in names and "tiny_qwen3_vl seed=44 (train)" in names
 
 
-def test_finetuned_model_is_resolved_from_the_training_run(demo):
-    (train,) = runs_in(demo, "train")
-    (finetuned,) = [r for r in runs_in(demo, "evaluate") if r.data.tags["model_name"] == "tiny_qwen3_vl_finetuned"]
-    assert finetuned.data.tags["source_run_id"] == train.info.run_id
-    assert finetuned.data.tags["model_id"] == f"models:/{train.data.tags['logged_model_id']}"
-    # The evaluation of the logged model reproduces the training run's own final evaluation.
-    assert finetuned.data.metrics["ndcg_at_10"] == pytest.approx(train.data.metrics["ndcg_at_10"], abs=1e-6)
+def test_each_seeds_finetuned_model_is_resolved_from_that_seeds_training_run(demo):
+    trained = {r.data.tags["seed"]: r for r in runs_in(demo, "train")}
+    assert sorted(trained) == ["42", "43", "44"] and len({r.data.tags["seed_group"] for r in trained.values()}) == 1
+    finetuned = [r for r in runs_in(demo, "evaluate") if r.data.tags["model_name"] == "tiny_qwen3_vl_finetuned"]
+    assert sorted(r.data.tags["seed"] for r in finetuned) == ["42", "43", "44"]
+    assert len({r.data.tags["seed_group"] for r in finetuned}) == 1
+    for run in finetuned:
+        train = trained[run.data.tags["seed"]]
+        assert run.data.tags["source_run_id"] == train.info.run_id
+        assert run.data.tags["model_id"] == f"models:/{train.data.tags['logged_model_id']}"
+        # The evaluation of the logged model reproduces the training run's own final evaluation.
+        assert run.data.metrics["ndcg_at_10"] == pytest.approx(train.data.metrics["ndcg_at_10"], abs=1e-6)
+    evaluation_only = [r for r in runs_in(demo, "evaluate") if r not in finetuned]
+    assert all("seed" not in r.data.tags for r in evaluation_only)
+
+
+def test_seeds_on_an_evaluation_only_sweep_repeat_nothing_and_say_so(tmp_path, fixture_paths):
+    result = run_entry(
+        "vdr_exp.evaluate", ["sweep=base_vs_finetuned", "seeds=3", "dry_run=true"], tmp_path, fixture_paths.root
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "note: seeds=3 repeats training jobs only" in result.stdout and "nothing is repeated" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.startswith("[dry run] job")]) == 3
+
+
+def test_seeds_repeat_every_training_job_of_a_training_sweep(tmp_path, fixture_paths):
+    jobs = dry_run(tmp_path, fixture_paths.root, "train", "sweep=loss_ablation", "seeds=2")
+    assert [(job["loss.name"], job["trainer.seed"]) for job in jobs] == [
+        (loss, seed) for loss in ("cmnrl_matryoshka", "cmnrl", "mnrl_matryoshka", "mnrl") for seed in ("42", "43")
+    ]
 
 
 def test_offline_sweep_leaderboard(demo):
     board = pd.read_csv(demo / "outputs" / "leaderboards" / "offline_demo.csv")
     full = board[board["width"] == "full"].set_index("model")
     assert full.loc["tiny_qwen3_vl_finetuned", "rank"] == 1 and full.index[0] == "tiny_qwen3_vl_finetuned"
+    # Three seeds in one row: n=3, mean ± std, and the two-level interval of the difference to the base.
+    tuned = full.loc["tiny_qwen3_vl_finetuned"]
+    assert (tuned["n_seeds"], tuned["seeds_expected"]) == (3, 3) and tuned["ndcg_at_10_std"] > 0
+    assert tuned["ndcg_at_10_min"] <= tuned["ndcg_at_10"] <= tuned["ndcg_at_10_max"]
+    assert tuned["delta_ci95_low"] < tuned["delta_ndcg_at_10"] < tuned["delta_ci95_high"]
+    assert full.loc["tiny_qwen3_vl", "n_seeds"] == 1 and full.loc["tiny_qwen3_vl_4x", "n_seeds"] == 1
     assert full.loc["tiny_qwen3_vl_finetuned", "ndcg_at_10"] > full.loc["tiny_qwen3_vl", "ndcg_at_10"]
     assert 3.5 < full.loc["tiny_qwen3_vl_4x", "params"] / full.loc["tiny_qwen3_vl", "params"] < 4.5
     assert full.loc["tiny_qwen3_vl", "delta_ndcg_at_10"] == 0.0
@@ -158,6 +192,11 @@ def test_offline_sweep_leaderboard(demo):
     assert {"leaderboard/offline_demo.csv", "leaderboard/offline_demo_size_vs_ndcg.png"} <= logged
     stdout = (demo / "stdout.txt").read_text()
     assert "| tiny_qwen3_vl_finetuned" in stdout and "offline_demo.csv" in stdout
+    assert " ± " in stdout and "two-level bootstrap" in stdout
+    report = demo / "outputs" / "leaderboards" / "offline_demo_report"
+    assert (report / "report.html").is_file() and (report / "report.md").is_file()
+    reported = {a.path for a in store_client(demo).list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/report.md", "report/seed_spread.png"} <= reported
 
 
 def test_command_line_multirun_in_worker_processes_links_children_to_the_parent(tmp_path, fixture_paths):
@@ -181,5 +220,6 @@ def test_force_reruns_a_presets_prerequisite_training_too(tmp_path, fixture_path
         "vdr_exp.evaluate", ["sweep=offline_demo", "force=true", "dry_run=true"], tmp_path, fixture_paths.root
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    (line,) = [x for x in result.stdout.splitlines() if x.startswith("[dry run] first trains:")]
-    assert "experiment=offline_demo" in line and "force=true" in line
+    lines = [x for x in result.stdout.splitlines() if x.startswith("[dry run] first trains:")]
+    assert [re.search(r"trainer\.seed=(\d+)", line)[1] for line in lines] == ["42", "43", "44"]  # one per seed
+    assert all("experiment=offline_demo" in line and "force=true" in line for line in lines)
