@@ -107,7 +107,7 @@ def test_the_pivot_averages_languages_within_a_task_and_tasks_within_the_suite()
 def test_the_offline_suite_runs_end_to_end_and_mteb_reads_back_the_same_main_scores(tmp_path, fixture_paths):
     published = [  # as a model config would carry them (illustrative figures, with their source)
         "+model.published_tasks={VidoreArxivQARetrieval:0.5,Vidore3FinanceEnRetrieval.v2:0.25}",
-        "+model.published_tasks_source=the test's own figures",
+        "+model.published_tasks_source=figures-of-this-test",
     ]
     result = run_entry("vdr_exp.evaluate", ["benchmark=offline_vidore", *published], tmp_path, fixture_paths.root)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -151,7 +151,7 @@ def test_the_offline_suite_runs_end_to_end_and_mteb_reads_back_the_same_main_sco
             board.loc[model, "VidoreArxivQARetrieval"]
         )
         assert rows.loc["mean (2 tasks)", "published"] == pytest.approx(0.375)
-        assert set(rows["source"]) == {"the test's own figures"}
+        assert set(rows["source"]) == {"figures-of-this-test"}
     assert "Published vs reproduced" in (tmp_path / "outputs" / "leaderboards" / "offline_vidore_suite.md").read_text()
 
     # The same pivot from the store, by language, through the leaderboard command.
