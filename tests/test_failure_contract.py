@@ -86,7 +86,7 @@ def test_a_full_disk_is_one_line_exit_2_and_a_failed_run(tmp_path, fixture_paths
     (line,) = _error_lines(result.stderr)
     assert "no space left" in line and "paths.output_dir" in line
     (run,) = runs_in(tmp_path)
-    assert run.info.status == "FAILED" and "File too large" in run.data.tags["error"]
+    assert run.info.status == "FAILED" and "no space left" in run.data.tags["error"]
 
 
 @pytest.mark.slow

@@ -60,7 +60,7 @@ def chain(error: BaseException) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
-def _storage(error: BaseException) -> Failure | None:
+def storage(error: BaseException) -> Failure | None:
     """Disk full, file too large, quota, read-only folder or database: the user's to fix, never a traceback."""
     for link in chain(error):
         if isinstance(link, OSError) and link.errno in NO_SPACE | NOT_WRITABLE:
@@ -118,7 +118,7 @@ def describe(error: BaseException) -> Failure:
         return Failure(f"{str(error) or 'interrupted (Ctrl-C)'}; the run (if one started) is KILLED", code)
     if isinstance(error, VdrError):
         return Failure(str(error), USER_FAULT)
-    for check in (_storage, _config, _mlflow):
+    for check in (storage, _config, _mlflow):
         found = check(error)
         if found is not None:
             return found

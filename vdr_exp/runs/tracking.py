@@ -229,7 +229,10 @@ def _record_error(run_id: str, error: BaseException) -> None:
     with a traceback of its own. The error is marked with the run, so the entry point does not record it again."""
     with contextlib.suppress(AttributeError):  # exceptions with __slots__ stay unmarked
         error.vdr_run_id = run_id
-    message = redact.redact_text(f"{type(error).__name__}: {error}")
+    from vdr_exp.runs import failures
+
+    full_disk = failures.storage(error)  # said plainly, not as the library's wrapper ("error generating ...")
+    message = redact.redact_text(f"{type(error).__name__}: {full_disk.message if full_disk else error}")
     status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
     try:
         mlflow.set_tag("error", message[:5000])

@@ -147,6 +147,10 @@ def split_frames(path: Path, frames: int, cache_root: Path) -> list[Path]:
         if not target.exists():
             os.replace(staging, target)
     except IMAGE_ERRORS as error:
+        from vdr_exp.runs import failures
+
+        if failures.storage(error) is not None:  # the cache's disk is full: not the file's fault
+            raise
         raise _unreadable(path, error) from None
     finally:
         if staging.exists():
