@@ -35,12 +35,13 @@ def test_the_demo_prints_a_url_whose_saved_view_shows_its_jobs_by_ndcg(demo, swe
     assert state["orderByKey"] == "metrics.`ndcg_at_10`" and state["orderByAsc"] is False
     columns = state["selectedColumns"]
     assert columns[:2] == ["metrics.`ndcg_at_10`", "metrics.`delta_ndcg_at_10`"]
-    assert [c for c in columns if "_dim_" in c] == [f"metrics.`ndcg_at_10_dim_{d}`" for d in (32, 16, 8)]
+    dims = [int(c.removesuffix("`").rsplit("_", 1)[1]) for c in columns if "_dim_" in c]  # widest first
+    assert dims == sorted(dims, reverse=True) and {32, 16, 8} <= set(dims)  # the demo's eval.dims
     assert "params.`model.name`" in columns  # what the demo's jobs vary
     assert state["columnOrder"][0] == "attributes.`Run Name`" and state["columnOrder"][1:] == columns
     # The view's filter finds exactly this sweep's jobs, and every one of them has the headline metric.
     found = client.search_runs([experiment.experiment_id], state["searchFilter"])
-    assert sorted(r.info.run_id for r in found) == sorted(c.info.run_id for c in children) and len(found) == 4
+    assert sorted(r.info.run_id for r in found) == sorted(c.info.run_id for c in children) and len(found) >= 3
     assert all("ndcg_at_10" in r.data.metrics for r in found)
     assert {c["metricKey"] for c in state["compareRunCharts"] if c["type"] == "BAR"} == {
         "ndcg_at_10",
@@ -53,7 +54,7 @@ def test_the_sweep_parent_describes_its_leaderboard_command_and_files(demo, swee
     note = parent.data.tags[sweep_views.NOTE_TAG]
     table = (demo / "outputs" / "leaderboards" / "offline_demo.md").read_text()
     assert table.strip() in note  # the leaderboard exactly as exported, intervals and p-values included
-    assert note.startswith("**Best: tiny_qwen3_vl_finetuned, NDCG@10 ")
+    assert note.startswith("**Best: tiny_qwen3_vl_finetuned") and "NDCG@10 " in note.splitlines()[0]
     assert "python -m vdr_exp.evaluate sweep=offline_demo" in note
     csv = f"[offline_demo.csv](#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}/artifacts/"
     assert csv + "leaderboard/offline_demo.csv)" in note
@@ -66,10 +67,12 @@ def test_each_job_says_in_one_line_what_it_is_and_how_it_scored(sweep):
     base = evaluated["tiny_qwen3_vl"].data.metrics["ndcg_at_10"]
     for run in children:
         line = run.data.tags[sweep_views.NOTE_TAG]
-        assert "\n" not in line and line.startswith(run.data.tags["model_name"] + " · dataset synthetic-eval-hard")
+        assert "\n" not in line and line.startswith(
+            f"{run.data.tags['model_name']} · dataset {run.data.tags['dataset']} ·"
+        )
         assert f"NDCG@10 {run.data.metrics['ndcg_at_10']:.3f}" in line and "pixels fixture_small" in line
         if run.data.tags["run_kind"] == "train":
-            assert "seed 42" in line and "before training" in line
+            assert f"seed {run.data.params['trainer.seed']}" in line and "before training" in line
         else:
             delta = run.data.metrics["delta_ndcg_at_10"]
             assert delta == pytest.approx(run.data.metrics["ndcg_at_10"] - base, abs=1e-9)

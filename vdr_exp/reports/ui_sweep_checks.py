@@ -108,6 +108,7 @@ def charts(browser: Browser, ui: str, eid: str, parent: Run, children: list[Run]
     except PlaywrightError:
         text = ""
     browser.close_assistant()
+    browser.page.wait_for_timeout(3000)  # the charts draw after their titles appear
     browser.screenshot("8_sweep_charts")
     titles = ["Sweep", HEADLINE, sweep_views.DELTA] + (["Parallel Coordinates"] if widths else [])
     missing = [t for t in titles if t not in text]

@@ -68,8 +68,11 @@ def _charts(param_keys: Sequence[str], dims: Sequence[int]) -> list[dict]:
     return charts
 
 
-def view_state(parent_run_id: str, param_keys: Sequence[str], dims: Sequence[int]) -> dict:
-    """The runs table of one sweep: its jobs only, best NDCG@10 first, the columns that compare them visible."""
+def view_state(
+    parent_run_id: str, param_keys: Sequence[str], dims: Sequence[int], chart_dims: Sequence[int] | None = None
+) -> dict:
+    """The runs table of one sweep: its jobs only, best NDCG@10 first, the columns that compare them visible.
+    ``chart_dims``: the widths every job was scored at (the widths chart draws only runs that have them all)."""
     widths = [column("metrics", dim_metric(d)) for d in sorted(dims, reverse=True)]
     metrics = [column("metrics", HEADLINE), column("metrics", DELTA), *widths]
     metrics += [column("metrics", m) for m in MORE_METRICS]
@@ -88,7 +91,7 @@ def view_state(parent_run_id: str, param_keys: Sequence[str], dims: Sequence[int
             **dict.fromkeys(selected[len(metrics) :], 220),
         },
         "runsHiddenMode": "SHOW_ALL",  # charts show every job, not the first 10
-        "compareRunCharts": _charts(param_keys, dims),
+        "compareRunCharts": _charts(param_keys, dims if chart_dims is None else chart_dims),
         "compareRunSections": [
             {"uuid": SECTION_ID, "name": "Sweep", "display": True, "isReordered": True, "deleted": False},
         ],
@@ -203,10 +206,18 @@ def config_dims(config: DictConfig) -> list[int]:
     return sorted({int(d) for d in dims or []}, reverse=True) if dims and len(dims) > 1 else []
 
 
-def open_view(client: MlflowClient, parent_run_id: str, keys: Sequence[str], dims: Sequence[int], ui: str) -> str:
+def open_view(
+    client: MlflowClient,
+    parent_run_id: str,
+    keys: Sequence[str],
+    dims: Sequence[int],
+    ui: str,
+    chart_dims: Sequence[int] | None = None,
+) -> str:
     """Save (or update) the sweep's view; returns the URL that opens it."""
     parent = client.get_run(parent_run_id)
-    view = save_view(client, parent.info.experiment_id, parent, view_state(parent_run_id, keys, dims))
+    state = view_state(parent_run_id, keys, dims, chart_dims)
+    view = save_view(client, parent.info.experiment_id, parent, state)
     return view_url(ui, parent.info.experiment_id, view)
 
 
@@ -244,8 +255,11 @@ def describe_sweep(
     parent = client.get_run(parent_run_id)
     eid = parent.info.experiment_id
     describe_jobs(client, parent, board, base)
-    dims = sorted({int(w) for w in board["width"] if w != "full"}, reverse=True)
-    url = open_view(client, parent_run_id, keys, dims, ui)
+    scored = board[board["width"] != "full"]
+    dims = sorted({int(w) for w in scored["width"]}, reverse=True)
+    per_model = [{int(w) for w in rows["width"]} for _, rows in scored.groupby("model")]
+    common = sorted(set.intersection(*per_model), reverse=True) if per_model else []
+    url = open_view(client, parent_run_id, keys, dims, ui, chart_dims=common)
     files: list[Path] = written.paths()
     links = {p.name: artifact_link(eid, parent_run_id, f"leaderboard/{p.name}") for p in files}
     figures = [image(parent_run_id, f"leaderboard/{p.name}", p.stem) for p in files if p.suffix == ".png"]
