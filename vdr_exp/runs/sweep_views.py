@@ -228,13 +228,17 @@ def children(client: MlflowClient, parent: Run) -> list[Run]:
 
 
 def describe_jobs(client: MlflowClient, parent: Run, board: pd.DataFrame, base: str | None) -> None:
-    """Each job's one-line description, and its delta to the base as a metric (a column of the sweep's view)."""
-    plain = board[(board["width"] == "full") & (board["kind"] != "reranked")]
-    deltas = dict(zip(plain["run_id"], plain["delta_ndcg_at_10"], strict=True))
+    """Each job's one-line description, and its own NDCG@10 difference to the base's in the same setting as a
+    metric (a column of the sweep's view; per run, so every seed of a model has its own)."""
+    plain = board[(board["width"] == "full") & (board["kind"] != "reranked") & (board["model"] == base)]
+    bases = {(d, p): v for d, p, v in zip(plain["dataset"], plain["pixel_budget"], plain["ndcg_at_10"], strict=True)}
     for run in children(client, parent):
-        delta = deltas.get(run.info.run_id)
-        if delta is not None and not math.isnan(delta):
-            client.log_metric(run.info.run_id, DELTA, float(delta))
+        tags, metrics = run.data.tags, run.data.metrics
+        reference = bases.get((tags.get("dataset"), tags.get("pixel_budget")))
+        delta = None
+        if tags.get("run_kind") != "train" and reference is not None and HEADLINE in metrics:
+            delta = metrics[HEADLINE] - float(reference)
+            client.log_metric(run.info.run_id, DELTA, delta)
         client.set_tag(run.info.run_id, NOTE_TAG, job_line(run, delta, base))
 
 
