@@ -86,3 +86,13 @@ def test_a_long_leaderboard_is_shortened_to_fit_a_run_description():
     text = sweep_views.sweep_description(table, command=["python"], links={}, folder=Path("out"), urls=urls)
     assert len(text) <= MAX_TAG_VAL_LENGTH and "shortened" in text and "| model_0 | 0.000 |" in text
     assert text.endswith("[runs table](http://127.0.0.1:5000/#/view)")
+
+
+def test_the_view_shows_a_swept_group_by_its_name_and_a_swept_value_as_itself():
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create({"model": {"name": "m", "path": "p"}, "trainer": {"learning_rate": 1e-5}, "loss": {}})
+    keys = sweep_views.param_keys(config, ["model", "trainer.learning_rate", "loss", "extra"])
+    assert keys == ["model.name", "trainer.learning_rate", "extra"]  # a group without a name has no one param
+    assert sweep_views.config_dims(OmegaConf.create({"eval": {"dims": [8, 32, 16]}})) == [32, 16, 8]
+    assert sweep_views.config_dims(OmegaConf.create({"eval": {"dims": [64]}, "loss": {}})) == []  # the full width
