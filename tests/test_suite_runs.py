@@ -304,10 +304,11 @@ def test_a_task_raising_any_exception_fails_alone_and_a_rerun_reruns_only_the_fa
     assert pd.notna(board.loc["tiny_dense", "Vidore3FinanceEnBM25sReranking.v2"])  # the reranker on BM25s's lists
 
 
-def test_compressed_pages_encode_like_decoded_ones_chunk_by_chunk(miniatures, fixture_paths, monkeypatch):
+def test_compressed_pages_encode_like_decoded_ones_through_the_workers(miniatures, fixture_paths):
     from sentence_transformers import SentenceTransformer
 
     from vdr_exp.data.pages import StoredPage
+    from vdr_exp.modeling.page_encoding import PipelineSettings
     from vdr_exp.retrieval import scoring
 
     loaded = load_task("VidoreArxivQARetrieval", local_path=str(miniatures["VidoreArxivQARetrieval"]))
@@ -318,8 +319,8 @@ def test_compressed_pages_encode_like_decoded_ones_chunk_by_chunk(miniatures, fi
         protocol.name, protocol.queries, {k: v.image() for k, v in protocol.corpus.items()}, protocol.qrels
     )
     model = SentenceTransformer(str(fixture_paths.tiny_model), device="cpu")
-    monkeypatch.setattr(scoring, "DECODE_CHUNK", 7)  # several chunks, the last one short
-    streamed = scoring.evaluate(model, protocol, batch_size=8)
-    whole = scoring.evaluate(model, decoded, batch_size=8)
+    # Stored pages decoded in a worker process, batch by batch (the last one short); decoded ones in this process.
+    streamed = scoring.evaluate(model, protocol, batch_size=7, pipeline=PipelineSettings(workers=1))
+    whole = scoring.evaluate(model, decoded, batch_size=7, pipeline=PipelineSettings(workers=0))
     assert streamed.metrics == pytest.approx(whole.metrics, abs=1e-6)
     assert streamed.rankings.equals(whole.rankings)
