@@ -27,7 +27,7 @@ class ModuleStack(StrEnum):
 
 
 class CheckLevel(StrEnum):
-    """How far a model config has been verified (the README's model table and the dry run print it)."""
+    """How far a model config has been verified (the docs' model table and the dry run print it)."""
 
     load_tested = "load_tested"  # its architecture, built tiny offline, loads through this very config (tests)
     desk_checked = "desk_checked"  # its values compared with the published files; never loaded here
