@@ -91,11 +91,13 @@ def test_auto_workers_leave_a_core_to_the_main_process_and_skip_single_batches_a
 
 def test_a_model_waiting_for_pages_says_so_in_the_log(caplog):
     timing = page_encoding.EncodeTiming(wait_s=3.0, forward_s=7.0, pages=100, workers=1)
+    gpu = torch.device("cuda")  # only its type is read
     with caplog.at_level("WARNING"):
-        page_encoding.warn_if_waiting(timing)
+        page_encoding.warn_if_waiting(timing, gpu)
     assert "waited 30%" in caplog.text and "eval.pipeline.workers" in caplog.text
     caplog.clear()
-    page_encoding.warn_if_waiting(page_encoding.EncodeTiming(wait_s=0.5, forward_s=9.5, pages=100))
+    page_encoding.warn_if_waiting(page_encoding.EncodeTiming(wait_s=0.5, forward_s=9.5, pages=100), gpu)
+    page_encoding.warn_if_waiting(timing, torch.device("cpu"))  # the CPU prepares and forwards: nothing to tune
     assert caplog.text == ""
 
 
@@ -177,23 +179,36 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_sigterm_while_encoding_stops_the_workers_too(tmp_path, fixture_paths):
+@pytest.mark.parametrize("to_the_group", [False, True], ids=["to the run", "to its process group"])
+def test_sigterm_while_encoding_stops_the_workers_too(tmp_path, fixture_paths, to_the_group):
+    """SIGTERM to the run (kill, docker stop) or to its whole process group (timeout, SLURM): the run ends
+    KILLED, not with a worker's death, and no worker outlives it."""
+    import os
     import signal
+    import subprocess
     import time
 
-    from entrypoints import runs_in, start_entry
+    from entrypoints import _env, entry_command, runs_in
 
     overrides = ["experiment=offline_eval", "eval.pipeline.workers=2", "eval.batch_size=1", "eval.cache=false"]
-    process = start_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    command = entry_command("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
     workers: set[int] = set()
     deadline = time.time() + 180
     while time.time() < deadline and len(workers) < 2 and process.poll() is None:
         workers |= _children(process.pid)
         time.sleep(0.05)
     assert len(workers) >= 2, (tmp_path / "stderr.txt").read_text()[-2000:]
-    process.send_signal(signal.SIGTERM)
+    if to_the_group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)
     assert process.returncode != 0
+    assert "DataLoader worker" not in (tmp_path / "stderr.txt").read_text()
     deadline = time.time() + 15
     while time.time() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.2)

@@ -65,7 +65,7 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
             batch_size=cfg.mine.batch_size,
             settings=steps.pipeline_settings(cfg, len(pages), model.device),
         )
-        page_encoding.warn_if_waiting(timing)
+        page_encoding.warn_if_waiting(timing, model.device)
         corpus = torch.nn.functional.normalize(embedded.float(), dim=-1)
         splits = {"train": negatives.mine_split(model, train, corpus, settings)}
         if held_out.queries:

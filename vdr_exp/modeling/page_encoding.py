@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ def _as_is(item: object) -> object:
     return item
 
 
+def shield_worker(_worker_id: int) -> None:
+    """Workers leave Ctrl-C, SIGTERM and SIGUSR2 to the main process. ``timeout`` and SLURM signal the whole
+    process group: a worker killed mid-batch would make the main process fail with "DataLoader worker killed"
+    instead of ending the run KILLED. Workers still stop with the main process: it shuts them down, and a worker
+    whose parent is gone exits by itself."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def size_ordered_batches(pages: Sequence, batch_size: int) -> list[list[int]]:
     """Indices largest page first, cut into batches: similar sizes share a batch (less padding)."""
     areas = [page_area(page) for page in pages]
@@ -184,6 +194,7 @@ def _loader(dataset: PageBatches, settings: PipelineSettings, pin: bool) -> Data
         num_workers=settings.workers,
         prefetch_factor=settings.prefetch if settings.workers else None,
         pin_memory=pin,
+        worker_init_fn=shield_worker if settings.workers else None,
     )
 
 
@@ -229,9 +240,10 @@ def encode_pages(
     return (torch.stack(results) if results else torch.empty(0)), timing
 
 
-def warn_if_waiting(timing: EncodeTiming, where: str = "eval.pipeline.workers") -> None:
-    """One log line when the model waited for input more than WAIT_WARNING_SHARE of its time."""
-    if timing.wait_share > WAIT_WARNING_SHARE and timing.pages:
+def warn_if_waiting(timing: EncodeTiming, device: torch.device, where: str = "eval.pipeline.workers") -> None:
+    """One log line when an accelerator waited for input more than WAIT_WARNING_SHARE of its time. On the CPU
+    the "wait" is the same cores preparing pages, which no setting can hide: nothing to say there."""
+    if device.type != "cpu" and timing.wait_share > WAIT_WARNING_SHARE and timing.pages:
         log.warning(
             "encoding %d pages: the model waited %.0f%% of its time for pages (%.1f s waiting, %.1f s forwarding, "
             "%d workers); raise %s (this machine lets this process use %d cores) or preprocess on the device "

@@ -89,7 +89,7 @@ def _encode_documents(
         model, docs, doc_ids, batch_size=options["batch_size"], settings=pipeline, late_interaction=late_interaction
     )
     timing.add(spent)
-    page_encoding.warn_if_waiting(spent)
+    page_encoding.warn_if_waiting(spent, model.device)
     return embeddings
 
 

@@ -164,7 +164,8 @@ class TrainingThroughput(TrainerCallback):
         waits = [w - c for c, w, _, _ in walled if w is not None]
         metrics["train_wait_s_per_step"] = max(0.0, sum(waits) / len(waits)) if waits else 0.0
         mlflow.log_metrics(metrics)
-        _warn_if_waiting(metrics["train_wait_s_per_step"], metrics["train_s_per_step"])
+        if args.device.type != "cpu":  # on the CPU the same cores prepare batches and step: nothing to tune
+            _warn_if_waiting(metrics["train_wait_s_per_step"], metrics["train_s_per_step"])
         mlflow.set_tag("accelerator", throughput.device_name(args.device))
         log.info(
             "training throughput: %.2f s/step (%.2f s computing), %.1f pages/s%s",
