@@ -209,7 +209,8 @@ async function refreshReview() {
     text.value = item.query;
     const scores = document.createElement("div");
     scores.className = "scores";
-    scores.textContent = `${item.style} · ${label(item.page_ids[0])} · ${JSON.stringify(item.filter)}`;
+    const filterScores = Object.entries(item.filter).map(([name, value]) => `${name} ${value}`);
+    scores.textContent = [item.style, label(item.page_ids[0]), ...filterScores].filter(Boolean).join(" · ");
     const buttons = document.createElement("div");
     for (const action of ["accept", "reject"]) {
       const b = document.createElement("button");
