@@ -190,7 +190,7 @@ class MlflowParentRun(Callback):
         """The parent's Overview shows the leaderboard, each job one line; the URL of the sweep's view last."""
         from vdr_exp.reports import leaderboard
 
-        overrides = list(config.hydra.overrides.task)
+        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # ${oc.env:..} as written
         multirun = ["-m"] if sweep_keys(overrides, None) else []  # a preset sets multirun mode itself
         command = ["python", "-m", f"vdr_exp.{self.entry_kind}", *multirun, *redact.redact_overrides(overrides)]
         markdown = leaderboard.to_markdown(result[0], base)
