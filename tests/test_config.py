@@ -143,7 +143,7 @@ def test_key_lists_come_from_the_schema_roles():
     from vdr_exp.config import keys_with
 
     assert set(keys_with("volatile")) == {
-        "tracking", "paths", "sweep", "dry_run", "force", "run_name", "resume", "gpu_per_job",
+        "tracking", "paths", "sweep", "dry_run", "force", "run_name", "resume", "gpu_per_job", "seeds",
     }  # fmt: skip
     assert set(keys_with("location")) == {"tracking", "paths", "fixtures"}
     assert set(keys_with("setting")) == {"dataset", "pixels", "eval.dims"}

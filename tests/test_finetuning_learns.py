@@ -16,6 +16,7 @@ from sentence_transformers.sentence_transformer.training_args import (
     SentenceTransformerTrainingArguments,
 )
 
+from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import hard_negatives_protocol
 
 
@@ -25,9 +26,8 @@ def test_finetuning_lifts_ndcg_at_10(fixture_paths, tmp_path):
         ["query", "image", "negative_0"]
     )
     protocol = hard_negatives_protocol(load_dataset(str(fixture_paths.dataset), "eval", split="train"))
-    evaluator = InformationRetrievalEvaluator(
-        protocol.queries, protocol.corpus, protocol.relevant_docs, name="hard", batch_size=64
-    )
+    pages = {doc: as_image(page) for doc, page in protocol.corpus.items()}  # the library's evaluator takes images
+    evaluator = InformationRetrievalEvaluator(protocol.queries, pages, protocol.relevant_docs, name="hard", batch_size=64)
     key = "hard_cosine_ndcg@10"
     before = evaluator(model)[key]
 

@@ -151,7 +151,9 @@ def test_each_seeds_finetuned_model_is_resolved_from_that_seeds_training_run(dem
         assert run.data.tags["model_id"] == f"models:/{train.data.tags['logged_model_id']}"
         # The evaluation of the logged model reproduces the training run's own final evaluation.
         assert run.data.metrics["ndcg_at_10"] == pytest.approx(train.data.metrics["ndcg_at_10"], abs=1e-6)
-    evaluation_only = [r for r in runs_in(demo, "evaluate") if r not in finetuned]
+    finetuned_ids = {r.info.run_id for r in finetuned}
+    evaluation_only = [r for r in runs_in(demo, "evaluate") if r.info.run_id not in finetuned_ids]
+    assert len(evaluation_only) == 2
     assert all("seed" not in r.data.tags for r in evaluation_only)
 
 
