@@ -27,7 +27,9 @@ def test_finetuning_lifts_ndcg_at_10(fixture_paths, tmp_path):
     )
     protocol = hard_negatives_protocol(load_dataset(str(fixture_paths.dataset), "eval", split="train"))
     pages = {doc: as_image(page) for doc, page in protocol.corpus.items()}  # the library's evaluator takes images
-    evaluator = InformationRetrievalEvaluator(protocol.queries, pages, protocol.relevant_docs, name="hard", batch_size=64)
+    evaluator = InformationRetrievalEvaluator(
+        protocol.queries, pages, protocol.relevant_docs, name="hard", batch_size=64
+    )
     key = "hard_cosine_ndcg@10"
     before = evaluator(model)[key]
 
