@@ -61,6 +61,7 @@ def _pre_created_store(workdir: Path) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, env=_env())
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_a_full_disk_is_one_line_exit_2_and_a_failed_run(tmp_path, fixture_paths):
     """Simulated with a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored: writes fail with EFBIG) that the
     store's pages fit under and the run's gallery image does not."""
@@ -135,6 +136,7 @@ def _leaderboard(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_the_leaderboard_creates_no_store_and_names_unknown_runs(tmp_path):
     missing = tmp_path / "nowhere" / "mlflow.db"
     result = _leaderboard(f"--tracking-uri=sqlite:///{missing}", cwd=tmp_path)

@@ -6,6 +6,7 @@ Sentence Transformers trainer on (query, image, negative_0), and the "hard" eval
 
 from __future__ import annotations
 
+import pytest
 from datasets import load_dataset
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -20,6 +21,7 @@ from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import hard_negatives_protocol
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_finetuning_lifts_ndcg_at_10(fixture_paths, tmp_path):
     model = SentenceTransformer(str(fixture_paths.tiny_model))
     train = load_dataset(str(fixture_paths.dataset), "train", split="train").select_columns(

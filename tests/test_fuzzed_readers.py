@@ -91,6 +91,7 @@ def test_conflicting_duplicate_qrels_are_an_error_naming_both_rows(tmp_path):
     assert beir.load_beir(same)[2] == {"a": {"0": 1}, "b": {"1": 1}}  # a repeated identical judgement counts once
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_a_truncated_jpeg_and_a_non_utf8_file_name_are_error_lines(tmp_path, fixture_paths):
     root = tmp_path / "docs"
     root.mkdir()

@@ -98,6 +98,7 @@ def test_one_rule_for_relevance_grades(score, expected):
             relevance_grade(score, "qrels row 0")
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_beir_qrels_with_a_fractional_grade_fail_with_the_row(tmp_path, fixture_paths):
     root = tmp_path / "beir"
     pages = [Image.new("RGB", (64, 64), c) for c in ("red", "blue")]

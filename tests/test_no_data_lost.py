@@ -34,6 +34,7 @@ def docs(doc_folder: Path, tmp_path: Path) -> Path:
         pytest.param("store", marks=pytest.mark.slow),
     ],
 )
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_mining_never_writes_over_a_folder_it_did_not_create(docs, tmp_path, fixture_paths, target):
     unrelated = tmp_path / "photos"
     unrelated.mkdir()

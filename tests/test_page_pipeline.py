@@ -136,6 +136,7 @@ def _pairs_with_a_damaged_page(root) -> str:
     return str(write_dataset_folder(root, {"eval": Dataset.from_dict(rows, features=features)}, "# damaged page"))
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_a_page_damaged_past_its_header_ends_the_run_with_one_line_and_a_failed_run(tmp_path, fixture_paths):
     from entrypoints import run_entry, runs_in
 

@@ -120,7 +120,14 @@ BAD_CASE_NAMES = [
 
 
 # Three of the cases run in `make test`; the others (about 15 s each) in CI, to keep the default suite under 15 min.
-SLOW_CASES = {"missing dataset columns", "empty image", "hub model not available offline"}
+SLOW_CASES = {
+    "missing dataset columns",
+    "empty image",
+    "hub model not available offline",
+    "missing model path",
+    "corrupt image",
+    "empty query",
+}
 
 
 @pytest.mark.parametrize(
@@ -139,6 +146,7 @@ def test_bad_input_fails_with_one_line_and_a_failed_run(tmp_path, fixture_paths,
     assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_a_bad_job_fails_alone_and_the_sweep_exits_non_zero_at_its_end(tmp_path, fixture_paths):
     """Job 0 has min_pixels above max_pixels; job 1 still runs, the leaderboard lists it, the exit is 2."""
     overrides = ["-m", "experiment=offline_eval", "dataset.max_eval_rows=8", "pixels.min_pixels=100000000,1024"]
@@ -197,6 +205,7 @@ def test_ctrl_c_ends_the_run_killed(tmp_path, fixture_paths):
     assert run.info.status == "KILLED" and "KeyboardInterrupt" in run.data.tags["error"]
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_secrets_never_reach_params_tags_or_files(tmp_path, fixture_paths):
     secret = "hf_thisisnotarealtoken123"
     overrides = ["-m", "experiment=offline_eval", "dataset.max_eval_rows=8", f"+model.model_kwargs.token={secret}"]

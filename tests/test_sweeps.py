@@ -201,6 +201,7 @@ def test_offline_sweep_leaderboard(demo):
     assert {"report/report.html", "report/report.md", "report/seed_spread.png"} <= reported
 
 
+@pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
 def test_command_line_multirun_in_worker_processes_links_children_to_the_parent(tmp_path, fixture_paths):
     """Plain `-m` sweep with the joblib launcher: jobs run in other processes and still find their parent."""
     overrides = tiny_eval_sweep("joblib", "hydra.launcher.n_jobs=2")
