@@ -106,13 +106,21 @@ def evaluation_part(cfg, pages, per_page: float) -> float:
     serial = encode_wall(loaded.model, pages, ids, 0, forward)
     piped = encode_wall(loaded.model, pages, ids, workers, forward)
     forward_only = per_page * len(pages)
-    print(f"evaluation: {len(pages)} pages of {PAGE_SIZE[0]}x{PAGE_SIZE[1]}, batch {BATCH}, {workers} worker(s)")
-    print(f"  serial path (old, preparation in the main process)   {serial:7.2f} s")
-    print(f"  pipeline (new, preparation in workers)              {piped:7.2f} s")
-    print(f"  simulated forward only                              {forward_only:7.2f} s")
+    title = f"evaluation: {len(pages)} pages of {PAGE_SIZE[0]}x{PAGE_SIZE[1]}, batch {BATCH}, {workers} worker(s)"
+    labels = ("serial path (old, preparation in the main process)", "pipeline (new, preparation in workers)",
+              "simulated forward only")  # fmt: skip
+    return report(title, labels, (serial, piped, forward_only), "overlap ratio")
+
+
+def report(title: str, labels: tuple[str, str, str], seconds: tuple[float, float, float], last: str) -> float:
+    """The three timings, the serial ratio, and ``<last> X.XX`` (forward-only / pipeline) as the last line."""
+    serial, piped, forward_only = seconds
+    print(title)
+    for label, value in zip(labels, seconds, strict=True):
+        print(f"  {label:52s}{value:7.2f} s")
     print(f"  serial ratio {forward_only / serial:.2f}")
     ratio = forward_only / piped
-    print(f"overlap ratio {ratio:.2f}")
+    print(f"{last} {ratio:.2f}")
     return ratio
 
 
@@ -166,14 +174,9 @@ def training_part(cfg, pages, queries, workers: str) -> float:
     with tempfile.TemporaryDirectory() as folder:
         serial, forward_only, _ = train_loader_wall(cfg, pages, queries, "0", per_page, Path(folder))
         piped, _, used = train_loader_wall(cfg, pages, queries, workers, per_page, Path(folder))
-    print(f"training: {len(pages)} rows (query, recipe-size page), batch {BATCH}, {used} worker(s)")
-    print(f"  serial loader (old, dataloader_num_workers=0)       {serial:7.2f} s")
-    print(f"  loader with workers (new)                           {piped:7.2f} s")
-    print(f"  simulated steps only                                {forward_only:7.2f} s")
-    print(f"  serial ratio {forward_only / serial:.2f}")
-    ratio = forward_only / piped
-    print(f"training overlap ratio {ratio:.2f}")
-    return ratio
+    title = f"training: {len(pages)} rows (query, recipe-size page), batch {BATCH}, {used} worker(s)"
+    labels = ("serial loader (old, dataloader_num_workers=0)", "loader with workers (new)", "simulated steps only")
+    return report(title, labels, (serial, piped, forward_only), "training overlap ratio")
 
 
 def main() -> int:
