@@ -222,7 +222,12 @@ def test_sigterm_while_encoding_stops_the_workers_too(tmp_path, fixture_paths, t
 @pytest.mark.parametrize("experiment", ["offline_demo", "offline_lora"])
 def test_batches_prepared_in_workers_train_the_same_model(tmp_path, fixture_paths, experiment):
     """CachedMNRL inside Matryoshka (the recipe's loss), full finetuning and LoRA: the sampler stays in the main
-    process, so a worker prepares the very batches the main process would have, and the losses agree."""
+    process, so a worker prepares the very batches the main process would have, and the losses agree.
+
+    Training on the CPU is not bitwise repeatable from the third step on: two runs with the same settings and no
+    workers differed by 3e-5 relative here. The LoRA preset's learning rate of 1e-2 grew such noise into a 0.3% loss
+    gap by step 4 on an 8-core CI machine; at 1e-4 it stays near 1e-4 relative. A different batch moves the loss by
+    whole percents (12.82, 12.69, 12.54 over the first three steps), so 1e-3 still tells batches apart."""
     from entrypoints import run_entry, runs_in, store_client
 
     common = [
@@ -233,6 +238,7 @@ def test_batches_prepared_in_workers_train_the_same_model(tmp_path, fixture_path
         "trainer.save_strategy=no",
         "tracking.log_model=false",
         "dataset.max_eval_rows=8",
+        "trainer.learning_rate=1e-4",
     ]
     losses, scores = {}, {}
     for workers in ("0", "1"):
@@ -246,5 +252,5 @@ def test_batches_prepared_in_workers_train_the_same_model(tmp_path, fixture_path
         losses[workers] = [m.value for m in sorted(history, key=lambda m: m.step)]
         scores[workers] = run.data.metrics["ndcg_at_10"]
     assert len(losses["0"]) == 4
-    assert losses["1"] == pytest.approx(losses["0"], rel=1e-5)
-    assert scores["1"] == pytest.approx(scores["0"], abs=1e-6)
+    assert losses["1"] == pytest.approx(losses["0"], rel=1e-3)
+    assert scores["1"] == pytest.approx(scores["0"], abs=1e-4)
