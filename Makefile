@@ -3,8 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
-TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# Every package of the environment, pinned (`make lock` updates it); the stamp changes with it.
+LOCK := requirements/lock.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile $(wildcard $(LOCK)) | sha1sum | cut -c1-12)
+# The extras `make setup` installs and the lock pins: all but flash (flash-attn, GPU machines only).
+EXTRAS := dev,docs,plots,optuna,ui,server,launchers,mteb
+comma := ,
 # Where runs write (the configs' paths.output_dir; pass OUTPUTS=... to both if you move it).
 OUTPUTS ?= outputs
 FIXTURES ?= $(OUTPUTS)/fixtures
@@ -13,11 +17,11 @@ MIN_FREE_GB ?= 7
 # `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup test fixtures demo ui ui-check server lint format clean bench label docs
+.PHONY: setup lock test fixtures demo ui ui-check server lint format clean bench label docs
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(wildcard $(LOCK))
 	@if [ ! -x $(PY) ]; then \
 		free_gb=$$(df -Pk . | awk 'NR == 2 { print int($$4 / 1048576) }'); \
 		if [ "$$free_gb" -lt $(MIN_FREE_GB) ]; then \
@@ -28,10 +32,20 @@ $(STAMP): pyproject.toml Makefile
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[dev,docs]'
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Resolve the dependencies again from PyPI into $(LOCK), for Linux x86-64 and Python 3.11, torch held at
+# requirements/torch.txt: pins still allowed by pyproject.toml stay, new or changed requirements are added;
+# `make lock UPGRADE=1` moves every pin to the newest release allowed. The next `make setup` installs it.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q uv
+	$(PY) -m uv pip compile pyproject.toml $(foreach extra,$(subst $(comma), ,$(EXTRAS)),--extra $(extra)) \
+		--constraint requirements/torch.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--custom-compile-command 'make lock' --quiet --output-file $(LOCK) $(if $(UPGRADE),--upgrade)
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -50,6 +64,7 @@ bench: setup
 lint: setup
 	$(PY) -m ruff check vdr_exp tests benchmarks
 	$(PY) -m ruff format --check vdr_exp tests benchmarks
+	$(VENV)/bin/lint-imports  # the layer order and purity contracts in .importlinter
 
 format: setup
 	$(PY) -m ruff format vdr_exp tests benchmarks
@@ -91,5 +106,5 @@ label: setup
 
 # After `make demo`: Chromium (apt-get install chromium), driven by Playwright, checks the UI and saves screenshots.
 ui-check: setup
-	$(PY) -m vdr_exp.reports.ui_check --store $(OUTPUTS)/mlflow.db --artifacts $(OUTPUTS)/mlartifacts \
+	$(PY) tests/support/ui_check.py --store $(OUTPUTS)/mlflow.db --artifacts $(OUTPUTS)/mlartifacts \
 		--out $(OUTPUTS)/screenshots

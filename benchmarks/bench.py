@@ -32,11 +32,11 @@ from vdr_exp import data
 from vdr_exp.config import CONFIG_MODULE, load_train_config, register_configs
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.jobs.train import training_args
+from vdr_exp.launch.entrypoint import quiet_libraries
 from vdr_exp.modeling import losses, models
 from vdr_exp.retrieval import scoring
 from vdr_exp.retrieval.embedding_cache import EmbeddingCache, model_fingerprint
 from vdr_exp.runs import step_metrics
-from vdr_exp.runs.entrypoint import quiet_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = [32, 28, 24, 20, 16, 12, 8]

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_module
 from PIL import Image
+from support import architectures
 
 from vdr_exp.config import CONFIG_MODULE, CheckLevel, load_evaluate_config, register_configs
 from vdr_exp.errors import ConfigError
-from vdr_exp.fixtures import architectures
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = yaml.safe_load((ROOT / "sweeps/evaluate/sweep/compare_baselines.yaml").read_text())

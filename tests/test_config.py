@@ -159,7 +159,7 @@ def test_one_paths_node_moves_every_default_location():
 
 
 def test_the_optimized_metric_is_what_the_entry_point_returns():
-    from vdr_exp.runs.entrypoint import _optimized
+    from vdr_exp.launch.entrypoint import _optimized
 
     assert load_evaluate_config(_compose("evaluate", [])).optimized_metric == "ndcg_at_10"
     assert _optimized({"ndcg_at_10": 0.5, "ndcg_at_5": 0.4}, "ndcg_at_5") == 0.4

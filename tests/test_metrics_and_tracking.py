@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from vdr_exp.config import TrackingConfig, flatten
 from vdr_exp.data.protocols import RetrievalProtocol
-from vdr_exp.modeling.reranking import rerank
 from vdr_exp.retrieval.metrics import HEADLINE, query_metrics, rank_documents
+from vdr_exp.retrieval.reranking import rerank
 from vdr_exp.retrieval.scoring import DIM_METRICS, EvaluationResult, per_query_report, query_table
 from vdr_exp.runs.tracking import log_params, tracked_run
 

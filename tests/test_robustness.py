@@ -257,10 +257,10 @@ def test_killed_training_resumes_from_its_checkpoint_into_the_same_run(tmp_path,
 
 def test_security_defaults():
     from vdr_exp.errors import ConfigError
-    from vdr_exp.runs.entrypoint import check_targets
-    from vdr_exp.runs.redact import redact_override, redact_tree
+    from vdr_exp.launch.entrypoint import check_targets
+    from vdr_exp.runtime.redact import redact_override, redact_tree
 
-    check_targets({"hydra": {"callbacks": {"p": {"_target_": "vdr_exp.runs.sweep_callbacks.MlflowParentRun"}}}})
+    check_targets({"hydra": {"callbacks": {"p": {"_target_": "vdr_exp.launch.sweep_callbacks.MlflowParentRun"}}}})
     with pytest.raises(ConfigError, match="_target_='os.system' is outside the allowed modules"):
         check_targets({"eval": {"x": {"_target_": "os.system"}}})
     assert redact_tree({"model": {"model_kwargs": {"token": "t", "dtype": "bf16"}}, "api_key": "k"}) == {
@@ -276,7 +276,7 @@ def test_security_defaults():
 
 
 def test_hydra_bookkeeping_files_are_masked_in_place(tmp_path):
-    from vdr_exp.runs.hydra_secrets import mask_file
+    from vdr_exp.launch.hydra_secrets import mask_file
 
     hydra_yaml = tmp_path / "hydra.yaml"
     hydra_yaml.write_text(

@@ -10,7 +10,7 @@ import sys
 import pytest
 from entrypoints import _env, entry_command, runs_in
 
-from vdr_exp.runs.redact import MASK, is_secret, recorded_tree, redact_text, redact_tree
+from vdr_exp.runtime.redact import MASK, is_secret, recorded_tree, redact_text, redact_tree
 
 LITERAL = {  # a literal secret on the command line, under names no fixed list had (anywhere in the tree)
     "+probe.hub_token": "sEcReT1hubtoken",

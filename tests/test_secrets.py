@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from entrypoints import run_entry, runs_in
 
-from vdr_exp.runs.redact import MASK, RedactingFilter, is_secret, redact_override, redact_tree, redact_uri
+from vdr_exp.runtime.redact import MASK, RedactingFilter, is_secret, redact_override, redact_tree, redact_uri
 
 
 @pytest.mark.parametrize(

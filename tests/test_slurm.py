@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from entrypoints import run_entry, runs_in, start_entry, store_client
+from support import slurm_cluster
 
-from vdr_exp.fixtures import slurm_cluster
 from vdr_exp.jobs.train import last_complete_checkpoint
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from vdr_exp import leaderboard as leaderboard_cli
 
 pytest.importorskip("playwright", reason="the dev extra installs Playwright (make setup)")
 
-from vdr_exp.reports.ui_check import chromium  # after the skip: it imports Playwright
+from support.ui_check import chromium  # after the skip: it imports Playwright
 
 
 @pytest.fixture(name="store")

@@ -8,16 +8,24 @@ import hydra
 from omegaconf import DictConfig
 
 from vdr_exp.config import load_evaluate_config, register_configs
-from vdr_exp.runs.entrypoint import refuse_unsafe_overrides, run_job
-from vdr_exp.runs.failures import guarded_main
+from vdr_exp.launch.entrypoint import refuse_unsafe_overrides, run_job
+from vdr_exp.runtime.failures import guarded_main
 
 register_configs()
 
 
 def _job():
+    # Imported once the config is valid, so --help and config errors never load torch.
     from vdr_exp.jobs.evaluate import run_evaluation
 
-    return run_evaluation
+    def evaluation_or_suite(cfg, composed: DictConfig, job) -> dict[str, float]:  # noqa: ANN001 - typed in the jobs
+        if cfg.benchmark.active:  # a suite of MTEB tasks instead of one dataset
+            from vdr_exp.suites import runner  # mteb is imported only for suites
+
+            return runner.run_suite(cfg, composed, job)
+        return run_evaluation(cfg, composed, job)
+
+    return evaluation_or_suite
 
 
 # The configs ship inside the package (conf/ in a checkout), so this works from any directory.

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from vdr_exp.config import register_configs
 from vdr_exp.generation.config import load_generate_config, register
-from vdr_exp.runs.entrypoint import refuse_unsafe_overrides, run_job
+from vdr_exp.launch.entrypoint import refuse_unsafe_overrides, run_job
 
 register_configs()
 register()

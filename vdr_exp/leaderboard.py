@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from vdr_exp.config import CONFIG_MODULE, TrackingConfig, register_configs, tracking_uri
 from vdr_exp.errors import LeaderboardError
-from vdr_exp.runs import failures
+from vdr_exp.runtime import failures
 
 # MLflow, pandas and matplotlib are imported once the arguments are parsed: --help and a mistyped flag answer at
 # once.

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from vdr_exp import extras
 from vdr_exp.errors import ConfigError, VdrError
 from vdr_exp.runs import server_auth
 
@@ -141,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # mlflow.server imports starlette's deprecated WSGI middleware; its warning is MLflow's business, not the admin's.
     warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
     try:
+        extras.require("the tracking server (mlflow server, its auth app)", "server", "flask")  # not in mlflow-skinny
         return args.run(args)
     except VdrError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,8 +8,8 @@ import hydra
 from omegaconf import DictConfig
 
 from vdr_exp.config import load_train_config, register_configs
-from vdr_exp.runs.entrypoint import refuse_unsafe_overrides, run_job
-from vdr_exp.runs.failures import guarded_main
+from vdr_exp.launch.entrypoint import refuse_unsafe_overrides, run_job
+from vdr_exp.runtime.failures import guarded_main
 
 register_configs()
 

@@ -50,7 +50,7 @@ class ProtocolType(StrEnum):
 
 
 class RerankerHead(StrEnum):
-    """How a reranker scores a (query, page) pair (dispatched in :mod:`vdr_exp.modeling.reranking`)."""
+    """How a reranker scores a (query, page) pair (dispatched in :mod:`vdr_exp.retrieval.reranking`)."""
 
     saved = "saved"  # a CrossEncoder checkpoint
     dense = "dense"  # feature-extraction transformer + last-token pooling + a trained Dense head

@@ -106,8 +106,8 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
     except (ValueError, OSError, ArrowException, DatasetGenerationError, StopIteration) as error:
         # A damaged parquet file, malformed JSON, a config the README does not declare, an empty JSON Lines
         # file (datasets lets StopIteration out): the user's files. Not a full disk while datasets writes its
-        # cache: that is said as such (vdr_exp.runs.failures), not blamed on the files.
-        from vdr_exp.runs import failures
+        # cache: that is said as such (vdr_exp.runtime.failures), not blamed on the files.
+        from vdr_exp.runtime import failures
 
         if failures.storage(error) is not None:
             raise

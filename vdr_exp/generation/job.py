@@ -17,7 +17,7 @@ from vdr_exp.generation import mining, vlm
 from vdr_exp.generation.config import GenerateRunConfig
 from vdr_exp.jobs import steps
 from vdr_exp.labelling.pages import PageIndex, index_folder
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.runtime.job_context import JobContext
 
 log = logging.getLogger(__name__)
 SUMMARY = "generation.json"

@@ -1,4 +1,7 @@
-"""The evaluation job: any model on a dataset's protocol, every metric and artifact logged (optionally reranked)."""
+"""The evaluation job: any model on a dataset's protocol, every metric and artifact logged (optionally reranked).
+
+A suite of benchmark tasks (``benchmark=...``) is :mod:`vdr_exp.suites.runner`, one layer up; the command picks.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,12 @@ from omegaconf import DictConfig
 from vdr_exp import data
 from vdr_exp.config import EvaluateRunConfig
 from vdr_exp.jobs import steps
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.runtime.job_context import JobContext
 
 log = logging.getLogger(__name__)
 
 
 def run_evaluation(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
-    if cfg.benchmark.active:  # a suite of MTEB tasks instead of one dataset
-        from vdr_exp.suites import runner
-
-        return runner.run_suite(cfg, composed, job)
     with steps.start_run(cfg, composed, job):
         steps.log_config(composed, job.out_dir)
         steps.prepare_fixtures(cfg)

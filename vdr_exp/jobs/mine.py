@@ -18,7 +18,7 @@ from vdr_exp.data import dataset_folder, negatives
 from vdr_exp.errors import ConfigError, InputError
 from vdr_exp.jobs import steps
 from vdr_exp.modeling import page_encoding
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.runtime.job_context import JobContext
 
 log = logging.getLogger(__name__)
 

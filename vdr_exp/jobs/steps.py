@@ -19,10 +19,11 @@ from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
 from vdr_exp.data import content
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
-from vdr_exp.modeling import models, page_encoding, reranking, throughput
-from vdr_exp.retrieval import embedding_cache, mteb_results, scoring
-from vdr_exp.runs import redact, run_refs, seeds, tracking
-from vdr_exp.runs.job_context import JobContext, override_key
+from vdr_exp.modeling import models, page_encoding, throughput
+from vdr_exp.retrieval import embedding_cache, mteb_results, reranking, scoring
+from vdr_exp.runs import run_refs, seeds, tracking
+from vdr_exp.runtime import redact
+from vdr_exp.runtime.job_context import JobContext, override_key
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -25,10 +25,12 @@ from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.jobs import steps
-from vdr_exp.modeling import losses, models, page_encoding, reranking
+from vdr_exp.modeling import losses, models, page_encoding
 from vdr_exp.modeling.families import Family
-from vdr_exp.runs import console, logged_models, preemption, step_metrics, tracking
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.retrieval import reranking
+from vdr_exp.runs import logged_models, preemption, step_metrics, tracking
+from vdr_exp.runtime import console
+from vdr_exp.runtime.job_context import JobContext
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -21,12 +21,14 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from vdr_exp import extras
 from vdr_exp.config import TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError
-from vdr_exp.reports import csv_safe, plots, seed_groups, statistics
+from vdr_exp.reports import seed_groups, statistics
 from vdr_exp.reports.board_markdown import pivot, to_markdown  # noqa: F401 - part of this module's interface
 from vdr_exp.retrieval.metrics import DIM_METRICS
 from vdr_exp.runs import tracking
+from vdr_exp.runtime import csv_safe
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # per_query.csv downloads: no bars
@@ -297,7 +299,7 @@ def add_significance(board: pd.DataFrame, client: MlflowClient, base: str | None
 class Written:
     csv: Path
     markdown: Path
-    size_plot: Path
+    size_plot: Path | None  # None without the plots extra (matplotlib)
     matryoshka_plot: Path | None
     report: Path | None = None  # the sweep report's HTML (its folder is logged as report/, not leaderboard/)
 
@@ -311,8 +313,12 @@ def write(board: pd.DataFrame, out_dir: Path, name: str, base: str | None = None
     csv, markdown = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     csv_safe.write_csv(board, csv, float_format="%.6g")  # metrics to 6 significant digits, not 17
     markdown.write_text(to_markdown(board, base))
+    size_plot = matryoshka_plot = None
+    if not extras.available("the leaderboard's plots", "plots", *extras.PLOTS):
+        return Written(csv, markdown, size_plot, matryoshka_plot)
+    from vdr_exp.reports import plots
+
     size_plot = plots.size_vs_ndcg(board, out_dir / f"{name}_size_vs_ndcg.png", title=name, base=base)
-    matryoshka_plot = None
     if (board["width"] != "full").any():
         matryoshka_plot = plots.matryoshka_curve(board, out_dir / f"{name}_matryoshka.png", title=name)
     return Written(csv, markdown, size_plot, matryoshka_plot)

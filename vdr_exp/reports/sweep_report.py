@@ -20,10 +20,11 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from vdr_exp.reports import board_markdown, csv_safe, report_figures
+from vdr_exp import extras
+from vdr_exp.reports import board_markdown
 from vdr_exp.reports.leaderboard import row_scores
-from vdr_exp.reports.plots import is_finetuned
 from vdr_exp.reports.seed_groups import RUN_IDS
+from vdr_exp.runtime import csv_safe
 
 PACKAGES = ("vdr-exp", "torch", "transformers", "sentence-transformers", "mlflow", "hydra-core", "mteb", "numpy")
 STYLE = (
@@ -70,6 +71,11 @@ def write(
 
 
 def _figures(plain: pd.DataFrame, scores: dict, base: str | None, out_dir: Path, name: str, parts: _Parts) -> None:
+    if not extras.available("the sweep report's figures", "plots", *extras.PLOTS):
+        return
+    from vdr_exp.reports import report_figures
+    from vdr_exp.reports.plots import is_finetuned
+
     spreads = []
     for _, row in plain.iterrows():
         matrix = scores.get(row["model"])

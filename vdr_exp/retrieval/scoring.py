@@ -14,9 +14,9 @@ from sentence_transformers import SentenceTransformer
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.modeling import page_encoding, throughput
-from vdr_exp.reports import csv_safe
 from vdr_exp.retrieval.embedding_cache import EmbeddingCache
 from vdr_exp.retrieval.metrics import DIM_METRICS, HEADLINE, id_order, query_metrics, rank_with_id_order
+from vdr_exp.runtime import csv_safe
 
 
 @dataclass

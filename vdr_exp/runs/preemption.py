@@ -13,7 +13,7 @@ limit. In a training job under SLURM either signal means the same thing:
    overrides; :func:`requeued_run` finds the preempted run by its SLURM job id and config fingerprint, and the
    training resumes from its last complete checkpoint into that run, which ends FINISHED.
 
-Outside SLURM nothing here is active: SIGTERM ends the run KILLED at once (:mod:`vdr_exp.runs.interrupts`), and
+Outside SLURM nothing here is active: SIGTERM ends the run KILLED at once (:mod:`vdr_exp.runtime.interrupts`), and
 ``resume=<run id>`` continues it by hand.
 """
 
@@ -26,7 +26,8 @@ import signal
 import subprocess
 
 from vdr_exp.config import TrackingConfig
-from vdr_exp.runs import interrupts, tracking
+from vdr_exp.runs import tracking
+from vdr_exp.runtime import interrupts
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import redact
+from vdr_exp.runtime import redact
 
 # What a client reads its login from (MLflow's own names and file); the error messages name them.
 CREDENTIAL_VARS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")

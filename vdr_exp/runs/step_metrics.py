@@ -15,7 +15,8 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from vdr_exp.errors import LossDiverged
 from vdr_exp.modeling import throughput
 from vdr_exp.modeling.page_encoding import WAIT_WARNING_SHARE
-from vdr_exp.runs import interrupts, preemption
+from vdr_exp.runs import preemption
+from vdr_exp.runtime import interrupts
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def one_line_per_log(trainer: Trainer) -> Trainer:
 
 class StopOnInterrupt(TrainerCallback):
     """Stops training at the next step when a Ctrl-C was received but its KeyboardInterrupt got lost
-    (see :mod:`vdr_exp.runs.interrupts`)."""
+    (see :mod:`vdr_exp.runtime.interrupts`)."""
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         interrupts.raise_if_interrupted()

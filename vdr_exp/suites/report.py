@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from vdr_exp.reports import csv_safe
+from vdr_exp import extras
 from vdr_exp.runs import tracking
+from vdr_exp.runtime import csv_safe
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -119,7 +120,7 @@ def pivot(rows: pd.DataFrame, *, by_language: bool = False) -> pd.DataFrame:
 class SuiteFiles:
     csv: Path
     markdown: Path
-    heatmap: Path
+    heatmap: Path | None  # None without the plots extra (matplotlib)
     published: Path | None = None  # published vs reproduced, where a model config has published task scores
 
 
@@ -174,7 +175,9 @@ def write(
     markdown.write_text(f"# {name}\n\nMain score per task ({metric_note}); `mean` is the suite's score.\n\n"
                         + shown.to_markdown() + "\n" + _markdown_published(published if published is not None
                                                                             else pd.DataFrame()))  # fmt: skip
-    heatmap = _heatmap(table, out_dir / f"{stem}_suite.png", f"{name}: main score per task")
+    heatmap = None
+    if extras.available("the suite's heatmap", "plots", "matplotlib"):
+        heatmap = _heatmap(table, out_dir / f"{stem}_suite.png", f"{name}: main score per task")
     return SuiteFiles(csv, markdown, heatmap, published_csv)
 
 

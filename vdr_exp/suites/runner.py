@@ -26,7 +26,7 @@ from vdr_exp.config import EvaluateRunConfig, RerankerConfig
 from vdr_exp.errors import ConfigError, InputError, VdrError
 from vdr_exp.jobs import steps
 from vdr_exp.runs import tracking
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.runtime.job_context import JobContext
 from vdr_exp.suites import mteb_tasks, report, task_runs
 from vdr_exp.suites.loading import load_task
 from vdr_exp.suites.task_runs import SuiteContext
@@ -141,7 +141,7 @@ def _context(
         ctx.cache = steps.embedding_cache_for(cfg)
         ctx.cache_key = steps.cache_key(cfg, ctx.loaded) if ctx.cache is not None else None  # once per suite
     if cfg.reranker.path is not None and (chosen.reranking or cfg.benchmark.rerank_retrieval):
-        from vdr_exp.modeling import reranking
+        from vdr_exp.retrieval import reranking
 
         ctx.reranker = reranking.load_reranker(cfg.reranker, cfg.pixels)
     return ctx

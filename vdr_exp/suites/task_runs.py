@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp.config import EvaluateRunConfig
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.jobs import steps
-from vdr_exp.reports import csv_safe
 from vdr_exp.retrieval import mteb_results
 from vdr_exp.runs import completed, tracking
+from vdr_exp.runtime import csv_safe
 from vdr_exp.suites import mteb_tasks, report, rerank_tasks
 from vdr_exp.suites.loading import LoadedTask
 from vdr_exp.suites.mteb_tasks import TaskSpec

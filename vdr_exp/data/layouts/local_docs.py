@@ -147,7 +147,7 @@ def split_frames(path: Path, frames: int, cache_root: Path) -> list[Path]:
         if not target.exists():
             os.replace(staging, target)
     except IMAGE_ERRORS as error:
-        from vdr_exp.runs import failures
+        from vdr_exp.runtime import failures
 
         if failures.storage(error) is not None:  # the cache's disk is full: not the file's fault
             raise

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vdr_exp.errors import VdrError
-from vdr_exp.runs import redact
+from vdr_exp.runtime import redact
 
 DEBUG_ENV = "VDR_EXP_DEBUG"
 OURS_ENV = "VDR_EXP_HYDRA_RAISES"  # HYDRA_FULL_ERROR=1 set by guarded_main, not by the user
@@ -96,10 +96,9 @@ def _config(error: BaseException) -> Failure | None:
 
 
 def _mlflow(error: BaseException) -> Failure | None:
-    """A run, experiment or model MLflow does not have: the id is the user's to fix."""
-    from mlflow.exceptions import MlflowException
-
-    if isinstance(error, MlflowException) and error.error_code in (
+    """A run, experiment or model MLflow does not have: the id is the user's to fix. Told by the exception's module
+    and MLflow's error code, so that this layer never imports MLflow (.importlinter)."""
+    if type(error).__module__.startswith("mlflow.") and getattr(error, "error_code", None) in (
         "RESOURCE_DOES_NOT_EXIST",
         "INVALID_PARAMETER_VALUE",
     ):
@@ -112,10 +111,13 @@ def _mlflow(error: BaseException) -> Failure | None:
 def describe(error: BaseException) -> Failure:
     """The one line and exit status for any exception that ends a job or a command."""
     if isinstance(error, KeyboardInterrupt):
-        from vdr_exp.runs.interrupts import Terminated
+        from vdr_exp.runtime.interrupts import Terminated
 
         code = 143 if isinstance(error, Terminated) else 130
         return Failure(f"{str(error) or 'interrupted (Ctrl-C)'}; the run (if one started) is KILLED", code)
+    from vdr_exp.extras import missing_plugin  # sweep=lr_search without the optuna extra: which one to install
+
+    error = missing_plugin(error) or error
     if isinstance(error, VdrError):
         return Failure(str(error), USER_FAULT)
     for check in (storage, _config, _mlflow):

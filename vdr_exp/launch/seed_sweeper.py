@@ -9,6 +9,7 @@ when a sweep is given ``seeds``; other sweepers (Optuna) are refused with a mess
 from __future__ import annotations
 
 import sys
+import types
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -40,6 +41,11 @@ def install(config: DictConfig) -> None:
         )
     from hydra.core.plugins import Plugins
 
+    try:
+        import hydra_plugins  # noqa: F401 - Hydra locates the target from here, part by part
+    except ImportError:  # no plugin package installed (the lean core): their namespace is made here
+        sys.modules["hydra_plugins"] = namespace = types.ModuleType("hydra_plugins")
+        namespace.__path__ = []  # a package with nothing in it, as Hydra's plugin scan expects
     sys.modules.setdefault(PLUGIN_MODULE, sys.modules[__name__])  # Hydra imports the target's module by name
     Plugins.instance().register(SeedSweeper)
     with open_dict(config.hydra.sweeper):

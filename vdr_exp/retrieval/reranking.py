@@ -26,7 +26,8 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.modeling.models import pixel_processor_kwargs
 from vdr_exp.retrieval.metrics import HEADLINE
 from vdr_exp.retrieval.scoring import DIM_METRICS, EvaluationResult, per_query_report, query_table
-from vdr_exp.runs import console, step_metrics
+from vdr_exp.runs import step_metrics
+from vdr_exp.runtime import console
 
 if TYPE_CHECKING:
     from sentence_transformers.cross_encoder import CrossEncoder

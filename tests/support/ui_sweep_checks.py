@@ -13,7 +13,7 @@ import math
 from mlflow.entities import Run
 from playwright.sync_api import Error as PlaywrightError
 
-from vdr_exp.reports.ui_check import TIMEOUT_MS, TRAINING_VIEW, Browser, Check
+from support.ui_check import TIMEOUT_MS, TRAINING_VIEW, Browser, Check
 from vdr_exp.runs import sweep_views
 
 HEADLINE = sweep_views.HEADLINE

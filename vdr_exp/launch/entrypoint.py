@@ -14,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import flatten, keys_with
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import completed, console, failures, interrupts, job_context, redact
-from vdr_exp.runs.job_context import JobContext
+from vdr_exp.runs import completed
+from vdr_exp.runtime import console, failures, interrupts, job_context, redact
+from vdr_exp.runtime.job_context import JobContext
 
 RunConfig = TypeVar("RunConfig")
 
@@ -67,7 +68,7 @@ Job = Callable[[RunConfig, DictConfig, JobContext], dict[str, float]]
 
 def quiet_libraries() -> None:
     """Progress bars of every library would drown the run log; metrics go to MLflow instead (the environment
-    they read at import is set by :mod:`vdr_exp.runs.console`)."""
+    they read at import is set by :mod:`vdr_exp.runtime.console`)."""
     console.set_library_environment()
     # The library's IR evaluator logs a dozen INFO lines per evaluation step; the numbers are MLflow metrics.
     logging.getLogger("sentence_transformers.sentence_transformer.evaluation.information_retrieval").setLevel(
@@ -101,7 +102,7 @@ def check_targets(tree: object, where: str = "") -> None:
             if key == "_target_" and not str(value).startswith(ALLOWED_TARGET_PREFIXES):
                 raise ConfigError(
                     f"{where}_target_={value!r} is outside the allowed modules {list(ALLOWED_TARGET_PREFIXES)}; "
-                    "remove it or add the module to vdr_exp.runs.entrypoint.ALLOWED_TARGET_PREFIXES."
+                    "remove it or add the module to vdr_exp.launch.entrypoint.ALLOWED_TARGET_PREFIXES."
                 )
             check_targets(value, f"{where}{key}.")
     elif isinstance(tree, list):

@@ -1,13 +1,13 @@
 """Look at the MLflow UI the way a person does: a headless Chromium opens its pages, saves screenshots and checks
 what they show after ``make demo``.
 
-    python -m vdr_exp.reports.ui_check                       # the project's SQLite store; starts `mlflow ui`
-    python -m vdr_exp.reports.ui_check --tracking-uri http://127.0.0.1:5000 --out outputs/screenshots
+    python tests/support/ui_check.py                       # the project's SQLite store; starts `mlflow ui`
+    python tests/support/ui_check.py --tracking-uri http://127.0.0.1:5000 --out outputs/screenshots
 
 Checks: the experiment opens on its runs table (not the GenAI traces page) with the sweep's models told apart
 by name and the Datasets column filled; the training run shows its logged model; the logged model's page
 exists; an evaluation's gallery opens in the artifact viewer; and the sweep as a new user meets it, in a fresh
-browser profile (:mod:`vdr_exp.reports.ui_sweep_checks`): the URL the sweep printed shows every job's NDCG@10
+browser profile (tests/support/ui_sweep_checks.py): the URL the sweep printed shows every job's NDCG@10
 best first, the parent's Overview the leaderboard, a job's Overview its model and score, the chart view the
 sweep's charts. Exit 0 when every check passes, 1 otherwise.
 Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright (the ``ui`` extra), which drives it.
@@ -28,8 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, sync_playwright
+
+from vdr_exp import extras
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:  # the `ui` extra is missing: main() says so in one line
+    PlaywrightError = Page = sync_playwright = None
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
@@ -199,19 +205,22 @@ def run_checks(client: MlflowClient, browser: Browser, ui: str, experiment: str)
         browser.close_assistant()
         browser.screenshot("4_gallery_artifact")
         checks.append(Check("the gallery renders in the artifact viewer", thumbnails > 0, f"{thumbnails} thumbnails"))
-    from vdr_exp.reports.ui_sweep_checks import run_sweep_checks  # it builds on this module's Browser
+    from support.ui_sweep_checks import run_sweep_checks  # it builds on this module's Browser
 
     return checks + run_sweep_checks(browser, ui, eid, parent, children)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vdr_exp.reports.ui_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python tests/support/ui_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", help="a running UI/server (http://...); default: start one on the store")
     parser.add_argument("--store", default="outputs/mlflow.db", help="SQLite store to serve (default: %(default)s)")
     parser.add_argument("--artifacts", default="outputs/mlartifacts", help="its artifact root (default: %(default)s)")
     parser.add_argument("--experiment", default="vdr")
     parser.add_argument("--out", type=Path, default=Path("outputs/screenshots"))
     args = parser.parse_args(argv)
+    if sync_playwright is None:
+        print(f"error: {extras.install_hint('the UI check', 'playwright', 'ui')}", file=sys.stderr)
+        return 2
     binary = chromium()
     if binary is None:
         print("error: no chromium on PATH; install it (apt-get install chromium).", file=sys.stderr)
@@ -239,4 +248,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: `support.*` resolves from tests/
     raise SystemExit(main())

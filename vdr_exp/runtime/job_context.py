@@ -1,7 +1,7 @@
 """What a job learns from Hydra and from the sweep around it, gathered once for the pipeline.
 
 A sweep's parent MLflow run and the keys it varies reach the jobs through environment variables set by
-:mod:`vdr_exp.runs.sweep_callbacks`: they survive every launcher (in-process, joblib workers, submitit/SLURM
+:mod:`vdr_exp.launch.sweep_callbacks`: they survive every launcher (in-process, joblib workers, submitit/SLURM
 jobs inherit the launching environment), unlike anything held in memory.
 """
 

@@ -16,7 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp.runs import redact
+from vdr_exp.runtime import redact
 
 JOB_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
 

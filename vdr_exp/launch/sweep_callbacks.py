@@ -27,8 +27,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError, VdrError
-from vdr_exp.runs import redact, seed_sweeper, seeds, server_login, sweep_views, tracking
-from vdr_exp.runs.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
+from vdr_exp.launch import seed_sweeper
+from vdr_exp.runs import seeds, server_login, sweep_views, tracking
+from vdr_exp.runtime import redact
+from vdr_exp.runtime.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
 
 log = logging.getLogger(__name__)
 
