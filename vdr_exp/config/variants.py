@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vdr_exp.tags import RunKind as RunKind  # the run kinds are part of the tag contract (vdr_exp.tags)
+
 
 class ModelKind(StrEnum):
     """How a model embeds (dispatched in :mod:`vdr_exp.modeling.families`)."""
@@ -68,15 +70,6 @@ class TrainingPrompts(StrEnum):
     """Prompts while training; null in the config means none (the recipe)."""
 
     model = "model"  # the model's own saved query/document prompts
-
-
-class RunKind(StrEnum):
-    """Which entry point a run came from (the ``run_kind`` tag)."""
-
-    train = "train"
-    evaluate = "evaluate"
-    mine = "mine"
-    generate = "generate"
 
 
 # The module stacks each kind can be built from (checked when the config is loaded).
