@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import mlflow
 
 from vdr_exp.errors import ConfigError
+from vdr_exp.tags import LOGGED_MODEL_ID
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The run tag naming the LoggedModel a training run produced (MLflow also links it by source_run_id).
-LOGGED_MODEL_TAG = "logged_model_id"
 # Where the flavor keeps the model's own save() folder inside the MLflow model.
 FLAVOR_DATA = "model.sentence_transformer"
 
@@ -67,7 +66,7 @@ def log_finetuned(model: SentenceTransformer, model_cfg: ModelConfig, tracking: 
         tags={"base_model": model_cfg.name},
         model_type="embedding",
     )
-    mlflow.set_tag(LOGGED_MODEL_TAG, info.model_id)
+    mlflow.set_tag(LOGGED_MODEL_ID, info.model_id)
     where = f", registered as {tracking.register_as} v{info.registered_model_version}" if tracking.register_as else ""
     log.info("logged model %s (%s)%s", info.model_id, info.model_uri, where)
     return info.model_id

@@ -28,6 +28,7 @@ import subprocess
 from vdr_exp.config import TrackingConfig
 from vdr_exp.runs import tracking
 from vdr_exp.runtime import interrupts
+from vdr_exp.tags import CONFIG_FINGERPRINT, RUN_KIND, SLURM_JOB_ID, RunKind
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,9 @@ def requeued_run(cfg: TrackingConfig, fingerprint: str | None) -> str | None:
     if experiment is None:
         return None
     clauses = [
-        tracking.tag_equals("slurm_job_id", job),
-        tracking.tag_equals("run_kind", "train"),
-        tracking.tag_equals("config_fingerprint", fingerprint),
+        tracking.tag_equals(SLURM_JOB_ID, job),
+        tracking.tag_equals(RUN_KIND, RunKind.train),
+        tracking.tag_equals(CONFIG_FINGERPRINT, fingerprint),
     ]
     runs = client.search_runs(
         [experiment.experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"], max_results=5

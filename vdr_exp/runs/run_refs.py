@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from vdr_exp.config import ModelConfig, ModelKind, ModuleStack, RunRefConfig, TrackingConfig
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import logged_models, tracking
+from vdr_exp.tags import LOGGED_MODEL_ID, MODEL_DIR, MODEL_NAME, RUN_KIND, RunKind
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def describe(ref: RunRefConfig, experiment: str) -> str:
 
 def _resolved(run: Run) -> ResolvedModel:
     tags, params = run.data.tags, run.data.params
-    has_model = bool(tags.get(logged_models.LOGGED_MODEL_TAG) or tags.get("model_dir"))
+    has_model = bool(tags.get(LOGGED_MODEL_ID) or tags.get(MODEL_DIR))
     if run.info.status != "FINISHED" or not has_model:
         raise ConfigError(
             f"MLflow run {run.info.run_id} is {run.info.status} and {'has' if has_model else 'saved no'} model; "
@@ -58,9 +59,9 @@ def _resolved(run: Run) -> ResolvedModel:
         )
     return ResolvedModel(
         run_id=run.info.run_id,
-        logged_model_id=tags.get(logged_models.LOGGED_MODEL_TAG),
-        model_dir=tags.get("model_dir"),
-        base_name=params.get("model.name") or tags.get("model_name", "model"),
+        logged_model_id=tags.get(LOGGED_MODEL_ID),
+        model_dir=tags.get(MODEL_DIR),
+        base_name=params.get("model.name") or tags.get(MODEL_NAME, "model"),
         dtype=params.get("model.dtype"),
         attn_implementation=params.get("model.attn_implementation"),
         settings={k.removeprefix("model."): v for k, v in params.items() if k in LOADING_PARAMS},
@@ -74,7 +75,7 @@ def _latest(client: MlflowClient, ref: RunRefConfig, experiment: str) -> Run:
             f"experiment {experiment!r} does not exist in this MLflow store; set model.from_run.experiment "
             "or the tracking store the training run used."
         )
-    filters = ["attributes.status = 'FINISHED'", "tags.run_kind = 'train'"]
+    filters = ["attributes.status = 'FINISHED'", tracking.tag_equals(RUN_KIND, RunKind.train)]
     filters += [tracking.tag_equals(key, str(value)) for key, value in sorted(ref.tags.items())]
     runs = client.search_runs(
         [found.experiment_id], " and ".join(filters), order_by=["attributes.start_time DESC"], max_results=1

@@ -17,6 +17,7 @@ from vdr_exp.modeling import throughput
 from vdr_exp.modeling.page_encoding import WAIT_WARNING_SHARE
 from vdr_exp.runs import preemption
 from vdr_exp.runtime import interrupts
+from vdr_exp.tags import ACCELERATOR
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class TrainingThroughput(TrainerCallback):
         mlflow.log_metrics(metrics)
         if args.device.type != "cpu":  # on the CPU the same cores prepare batches and step: nothing to tune
             _warn_if_waiting(metrics["train_wait_s_per_step"], metrics["train_s_per_step"])
-        mlflow.set_tag("accelerator", throughput.device_name(args.device))
+        mlflow.set_tag(ACCELERATOR, throughput.device_name(args.device))
         log.info(
             "training throughput: %.2f s/step (%.2f s computing), %.1f pages/s%s",
             metrics["train_s_per_step"],

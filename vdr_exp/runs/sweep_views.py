@@ -26,12 +26,23 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.runs import tracking
+from vdr_exp.tags import (
+    DATASET,
+    FAMILY,
+    MLFLOW_NOTE,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_VIEW_STATE_PREFIX,
+    MODEL_NAME,
+    PIXEL_BUDGET,
+    RUN_KIND,
+    SWEEP_PARAMS,
+    RunKind,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-NOTE_TAG = "mlflow.note.content"
-VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+NOTE_TAG, VIEW_TAG_PREFIX = MLFLOW_NOTE, MLFLOW_VIEW_STATE_PREFIX  # the names tests/test_sweep_views.py reads
 VIEW_URL_PARAM = "viewStateShareKey"
 # MLflow 3.17 opens an experiment on its GenAI pages unless the URL asks for the model-training view.
 TRAINING_VIEW = "workflowType=machine_learning"
@@ -80,7 +91,7 @@ def view_state(
     # The UI applies widths only to the columns it is given an order for; unlisted columns follow.
     order = [RUN_NAME_COLUMN, *selected]
     return {
-        "searchFilter": tracking.tag_equals("mlflow.parentRunId", parent_run_id),
+        "searchFilter": tracking.tag_equals(MLFLOW_PARENT_RUN_ID, parent_run_id),
         "orderByKey": column("metrics", HEADLINE),
         "orderByAsc": False,
         "selectedColumns": selected,
@@ -103,7 +114,7 @@ def save_view(client: MlflowClient, experiment_id: str, parent: Run, state: dict
     """The saved view as an experiment tag (the UI's own envelope: name, times, state); returns its id."""
     now = int(time.time() * 1000)
     envelope = {"name": parent.info.run_name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}
-    client.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + parent.info.run_id, json.dumps(envelope))
+    client.set_experiment_tag(experiment_id, MLFLOW_VIEW_STATE_PREFIX + parent.info.run_id, json.dumps(envelope))
     return parent.info.run_id
 
 
@@ -120,17 +131,17 @@ def _fmt(value: float | None, spec: str) -> str:
 def job_line(run: Run, delta: float | None, base: str | None) -> str:
     """One line: what the job is (model, dataset, pixel budget, kind, seed) and its NDCG@10 with the delta."""
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    kind = tags.get("run_kind", "run")
-    what = [tags.get("model_name", "?"), f"dataset {tags.get('dataset', '?')}"]
-    what += [f"pixels {tags.get('pixel_budget', '?')}", f"{tags.get('family', 'single-vector')} {kind}"]
+    kind = tags.get(RUN_KIND, "run")
+    what = [tags.get(MODEL_NAME, "?"), f"dataset {tags.get(DATASET, '?')}"]
+    what += [f"pixels {tags.get(PIXEL_BUDGET, '?')}", f"{tags.get(FAMILY, 'single-vector')} {kind}"]
     seed = params.get("trainer.seed")
-    if seed is not None and (kind == "train" or "seed" in tags.get("sweep_params", "")):
+    if seed is not None and (kind == RunKind.train or "seed" in tags.get(SWEEP_PARAMS, "")):
         what.append(f"seed {seed}")
     score = f"NDCG@10 {_fmt(metrics.get(HEADLINE), '.3f')}"
-    if kind == "train" and "base_ndcg_at_10" in metrics:
+    if kind == RunKind.train and "base_ndcg_at_10" in metrics:
         before = metrics["base_ndcg_at_10"]
         score += f" (before training {before:.3f}, Δ {metrics.get(HEADLINE, math.nan) - before:+.3f})"
-    elif base and tags.get("model_name") == base:
+    elif base and tags.get(MODEL_NAME) == base:
         score += " (the sweep's base)"
     elif delta is not None and not math.isnan(delta):
         score += f" (Δ {delta:+.3f} vs {base})"
@@ -223,7 +234,7 @@ def open_view(
 
 def children(client: MlflowClient, parent: Run) -> list[Run]:
     return client.search_runs(
-        [parent.info.experiment_id], tracking.tag_equals("mlflow.parentRunId", parent.info.run_id), max_results=5000
+        [parent.info.experiment_id], tracking.tag_equals(MLFLOW_PARENT_RUN_ID, parent.info.run_id), max_results=5000
     )
 
 
@@ -234,12 +245,12 @@ def describe_jobs(client: MlflowClient, parent: Run, board: pd.DataFrame, base: 
     bases = {(d, p): v for d, p, v in zip(plain["dataset"], plain["pixel_budget"], plain["ndcg_at_10"], strict=True)}
     for run in children(client, parent):
         tags, metrics = run.data.tags, run.data.metrics
-        reference = bases.get((tags.get("dataset"), tags.get("pixel_budget")))
+        reference = bases.get((tags.get(DATASET), tags.get(PIXEL_BUDGET)))
         delta = None
-        if tags.get("run_kind") != "train" and reference is not None and HEADLINE in metrics:
+        if tags.get(RUN_KIND) != RunKind.train and reference is not None and HEADLINE in metrics:
             delta = metrics[HEADLINE] - float(reference)
             client.log_metric(run.info.run_id, DELTA, delta)
-        client.set_tag(run.info.run_id, NOTE_TAG, job_line(run, delta, base))
+        client.set_tag(run.info.run_id, MLFLOW_NOTE, job_line(run, delta, base))
 
 
 def describe_sweep(
@@ -276,5 +287,5 @@ def describe_sweep(
     text = sweep_description(body, command=command, links=links, folder=files[0].parent.resolve(), urls=here)
     if figures and len(text) + sum(len(f) + 2 for f in figures) < MAX_TAG_VAL_LENGTH:
         text += "\n\n" + "\n\n".join(figures)
-    client.set_tag(parent_run_id, NOTE_TAG, text)
+    client.set_tag(parent_run_id, MLFLOW_NOTE, text)
     return url

@@ -28,6 +28,7 @@ from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import server_login
 from vdr_exp.runtime import interrupts, redact
+from vdr_exp.tags import ERROR, MLFLOW_EXPERIMENT_KIND, TagFilterError, equals
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,21 +95,21 @@ def _write_ahead_log(store: Path) -> None:
 
 
 # MLflow 3's UI opens an experiment by its kind: without it, on the GenAI (traces) page; with it, on the runs table.
-EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+EXPERIMENT_KIND = "custom_model_development"  # the value of the mlflow.experimentKind tag
 
 
 def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
     found = client.get_experiment_by_name(cfg.experiment_name)
     if found is not None:
-        if EXPERIMENT_KIND_TAG not in found.tags:  # stores made before this tag; a user's own choice stays
-            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        if MLFLOW_EXPERIMENT_KIND not in found.tags:  # stores made before this tag; a user's own choice stays
+            client.set_experiment_tag(found.experiment_id, MLFLOW_EXPERIMENT_KIND, EXPERIMENT_KIND)
         return found.experiment_id
     artifact_location = None
     if not cfg.tracking_uri:  # local store: keep artifacts beside it, never in ./mlruns
         artifact_location = Path(cfg.artifact_root).expanduser().resolve().as_uri()
     try:
         return client.create_experiment(
-            cfg.experiment_name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            cfg.experiment_name, artifact_location=artifact_location, tags={MLFLOW_EXPERIMENT_KIND: EXPERIMENT_KIND}
         )
     except MlflowException:  # a parallel job created it first
         found = client.get_experiment_by_name(cfg.experiment_name)
@@ -145,17 +146,13 @@ def log_table(table: pd.DataFrame, artifact_file: str) -> None:
 
 
 def tag_equals(key: str, value: str) -> str:
-    """One ``tags.`key` = 'value'`` clause of an MLflow search filter, quoted so any value stays one literal.
-
-    MLflow strips the quotes of a literal without unescaping it, so a value holding ``'`` is quoted with ``"``;
-    one holding both quote characters cannot be expressed and is refused with a clear error.
-    """
-    if "`" in key:
-        raise ConfigError(f"tag name {key!r} holds a backtick, which an MLflow search filter cannot express.")
-    quote = "'" if "'" not in value else '"'
-    if quote in value:
-        raise ConfigError(f"tag value {value!r} holds both quote characters; MLflow cannot search for it.")
-    return f"tags.`{key}` = {quote}{value}{quote}"
+    """One ``tags.`key` = 'value'`` clause of an MLflow search filter (:func:`vdr_exp.tags.equals`). Keys and
+    values come from the user too (``--tag``, ``model.from_run.tags``), so one a filter cannot express is a
+    :class:`ConfigError`, said in one line like any other."""
+    try:
+        return equals(key, value)
+    except TagFilterError as error:
+        raise ConfigError(str(error)) from None
 
 
 def git_commit(cwd: Path) -> str:
@@ -200,8 +197,8 @@ def tracked_run(
     with server_login.may_log_to(cfg.experiment_name, tracking_uri(cfg)):  # a reader's run: one line, not a 403
         if resume_run_id:
             client = client_for(cfg)
-            if "error" in client.get_run(resume_run_id).data.tags:
-                client.delete_tag(resume_run_id, "error")  # the interruption it recorded is over
+            if ERROR in client.get_run(resume_run_id).data.tags:
+                client.delete_tag(resume_run_id, ERROR)  # the interruption it recorded is over
             run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
         else:
             run = mlflow.start_run(
@@ -236,7 +233,7 @@ def _record_error(run_id: str, error: BaseException) -> None:
     message = redact.redact_text(f"{type(error).__name__}: {full_disk.message if full_disk else error}")
     status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
     try:
-        mlflow.set_tag("error", message[:5000])
+        mlflow.set_tag(ERROR, message[:5000])
         mlflow.log_text(message, "error.txt")
     except Exception as failure:  # noqa: BLE001
         log.info("could not record the error on run %s: %s", run_id, failure)
