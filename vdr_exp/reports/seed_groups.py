@@ -12,17 +12,16 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
 
 from vdr_exp.retrieval.metrics import DIM_METRICS
-from vdr_exp.runs import tracking
 from vdr_exp.runs.seeds import SEED_GROUP_TAG, SEED_TAG, SEEDS_TAG  # noqa: F401 - SEEDS_TAG re-exported
 
 SEED_COLUMNS = ["n_seeds", "seeds_expected", "ndcg_at_10_std", "ndcg_at_10_min", "ndcg_at_10_max", "missing_seeds"]
 STD_COLUMNS = [f"{m}_std" for m in DIM_METRICS if m != "ndcg_at_10"]
 # Every run a row stands for, space-separated (the report and the significance test read their per_query.csv).
 RUN_IDS = "run_ids"
+# A FAILED or KILLED run of a seed group, as the fetching side hands it over (no MLflow objects in the table).
+FAILED_COLUMNS = ["seed_group", "seed", "run_name", "run_id", "status", "start_time"]
 
 
 def _key(rows: pd.DataFrame) -> pd.Series:
@@ -56,23 +55,22 @@ def aggregate(latest_rows: pd.DataFrame, setting: list[str]) -> pd.DataFrame:
     return board.drop(columns=["_key"])
 
 
-def failed_seed_runs(client: MlflowClient, experiment_ids: list[str], parent_run_id: str | None) -> list[Run]:
-    """FAILED or KILLED runs that belong to a seed group (under ``parent_run_id`` when given)."""
-    clauses = [f"tags.{SEED_GROUP_TAG} != ''"]
-    if parent_run_id:
-        clauses.append(tracking.tag_equals("mlflow.parentRunId", parent_run_id))
-    runs = client.search_runs(experiment_ids, " and ".join(clauses), max_results=50_000)
-    return [r for r in runs if r.info.status in ("FAILED", "KILLED")]
+def _failures(failed: pd.DataFrame | None) -> dict[str, dict[str, pd.Series]]:
+    """Failed runs by seed group, then seed: the latest failed run of each seed (rows as in FAILED_COLUMNS)."""
+    failures: dict[str, dict[str, pd.Series]] = {}
+    if failed is None or failed.empty:
+        return failures
+    for _, run in failed.sort_values("start_time", kind="stable").iterrows():
+        failures.setdefault(run["seed_group"], {})[run["seed"]] = run
+    return failures
 
 
-def mark_missing(board: pd.DataFrame, failed: list[Run], expected: int | None = None) -> pd.DataFrame:
+def mark_missing(board: pd.DataFrame, failed: pd.DataFrame | None, expected: int | None = None) -> pd.DataFrame:
     """``seeds_expected`` and ``missing_seeds`` per seed-group row: the seeds that ran (finished or failed),
-    at least ``expected`` (the sweep's ``seeds``), and each seed with no finished run, with its failed run."""
+    at least ``expected`` (the sweep's ``seeds``), and each seed with no finished run, with its failed run.
+    ``failed``: the FAILED or KILLED runs of seed groups, one row each (:data:`FAILED_COLUMNS`)."""
     board = board.copy()
-    failures: dict[str, dict[str, Run]] = {}
-    for run in sorted(failed, key=lambda r: r.info.start_time):
-        group, seed = run.data.tags.get(SEED_GROUP_TAG), run.data.tags.get(SEED_TAG, "?")
-        failures.setdefault(group, {})[seed] = run
+    failures = _failures(failed)
     expected_col, missing_col = [], []
     for _, row in board.iterrows():
         finished = set(row.get("_seeds") or ())
@@ -83,7 +81,7 @@ def mark_missing(board: pd.DataFrame, failed: list[Run], expected: int | None = 
         if grouped and expected:
             total = max(total, expected)
         expected_col.append(total if grouped else 1)
-        named = [f"seed {s}: {r.info.run_name} ({r.info.run_id}, {r.info.status})" for s, r in missing.items()]
+        named = [f"seed {s}: {r['run_name']} ({r['run_id']}, {r['status']})" for s, r in missing.items()]
         if grouped and total > len(finished) + len(missing):
             named.append(f"{total - len(finished) - len(missing)} seed(s) with no run")
         missing_col.append("; ".join(named))

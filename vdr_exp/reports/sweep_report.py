@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from vdr_exp import extras
 from vdr_exp.reports import board_markdown
-from vdr_exp.reports.leaderboard import row_scores
+from vdr_exp.reports.leaderboard_runs import row_scores
 from vdr_exp.reports.seed_groups import RUN_IDS
 from vdr_exp.runtime import csv_safe
 
