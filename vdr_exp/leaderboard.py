@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from vdr_exp.config import CONFIG_MODULE, TrackingConfig, register_configs, tracking_uri
 from vdr_exp.errors import LeaderboardError
 from vdr_exp.runtime import failures
+from vdr_exp.tags import BENCHMARK, SUITE_ROOT
 
 # MLflow, pandas and matplotlib are imported once the arguments are parsed: --help and a mistyped flag answer at
 # once.
@@ -188,10 +189,10 @@ def _benchmark_name(client: object, parent: str) -> str:
     from vdr_exp.runs.tracking import tag_equals
 
     run = client.get_run(parent)
-    if run.data.tags.get("benchmark"):
-        return run.data.tags["benchmark"]
-    child = client.search_runs([run.info.experiment_id], tag_equals("suite_root", parent), max_results=1)
-    return child[0].data.tags.get("benchmark", parent[:8]) if child else parent[:8]
+    if run.data.tags.get(BENCHMARK):
+        return run.data.tags[BENCHMARK]
+    child = client.search_runs([run.info.experiment_id], tag_equals(SUITE_ROOT, parent), max_results=1)
+    return child[0].data.tags.get(BENCHMARK, parent[:8]) if child else parent[:8]
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from vdr_exp.generation.config import GenerateRunConfig
 from vdr_exp.generation.filter import Candidate
 from vdr_exp.labelling.pages import PageIndex
 from vdr_exp.labelling.review import REVIEWED_FILE
+from vdr_exp.tags import DATASET_VERSION, EVAL_QUERIES, GENERATED_DATASET, GENERATOR, GENERATOR_PATH, MINED_DATASET
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,8 @@ def finish(
     metrics |= {f"dropped_{reason}": float(n) for reason, n in reasons.items() if reason != "kept"}
     mlflow.log_metrics(metrics)
     mlflow.set_tags(
-        {"dataset_version": version, "generated_dataset": str(out / "dataset"), "mined_dataset": str(train_out),
-         "eval_queries": which, "generator": cfg.generator.name, "generator_path": cfg.generator.path}
+        {DATASET_VERSION: version, GENERATED_DATASET: str(out / "dataset"), MINED_DATASET: str(train_out),
+         EVAL_QUERIES: which, GENERATOR: cfg.generator.name, GENERATOR_PATH: cfg.generator.path}
     )  # fmt: skip
     summary = {"version": version, "sources": by_source, "drop_reasons": reasons, "metrics": metrics,
                "prompts": {s: vlm.prompt_for(s, cfg.generate.per_style) for s in cfg.generate.styles}, "generator": cfg.generator.path, "eval_queries": which}  # fmt: skip

@@ -17,6 +17,17 @@ import pandas as pd
 from vdr_exp import extras
 from vdr_exp.runs import tracking
 from vdr_exp.runtime import csv_safe
+from vdr_exp.tags import (
+    HF_SUBSET,
+    MAIN_SCORE_NAME,
+    MODEL_NAME,
+    MTEB_TASK,
+    RERANKER_NAME,
+    RUN_KIND,
+    SKIPPED_TASK_PREFIX,
+    SUITE_ROOT,
+    RunKind,
+)
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -24,22 +35,22 @@ if TYPE_CHECKING:
 
 MEAN = "mean"
 COLUMNS = ["model", "task", "subset", "metric", "score"]
-SKIPPED_TAG = "skipped_task."  # on a suite run: task -> the earlier child runs a rerun reused
+SKIPPED_TAG = SKIPPED_TASK_PREFIX  # on a suite run: task -> the earlier child runs a rerun reused
 PUBLISHED_PARAM = "model.published_tasks."
-RERANKER_TAG = "reranker_name"  # on a task run: the reranker config's name
+RERANKER_TAG = RERANKER_NAME  # on a task run: the reranker config's name
 
 
-def _runs(client: MlflowClient, experiment_id: str, root: str, kind: str) -> list:
-    query = " and ".join([tracking.tag_equals("suite_root", root), tracking.tag_equals("run_kind", kind)])
+def _runs(client: MlflowClient, experiment_id: str, root: str, kind: RunKind) -> list:
+    query = " and ".join([tracking.tag_equals(SUITE_ROOT, root), tracking.tag_equals(RUN_KIND, kind)])
     return client.search_runs([experiment_id], query, max_results=10_000)
 
 
 def _row(run: Run) -> dict:
     return {
-        "model": run.data.tags["model_name"],
-        "task": run.data.tags["mteb_task"],
-        "subset": run.data.tags["hf_subset"],
-        "metric": run.data.tags["main_score_name"],
+        "model": run.data.tags[MODEL_NAME],
+        "task": run.data.tags[MTEB_TASK],
+        "subset": run.data.tags[HF_SUBSET],
+        "metric": run.data.tags[MAIN_SCORE_NAME],
         "score": run.data.metrics["main_score"],
     }
 
@@ -51,10 +62,10 @@ def task_rows(client: MlflowClient, experiment_name: str, root: str) -> pd.DataF
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return pd.DataFrame(columns=COLUMNS)
-    runs = _runs(client, experiment.experiment_id, root, "benchmark_task")
-    for suite in _runs(client, experiment.experiment_id, root, "benchmark"):
+    runs = _runs(client, experiment.experiment_id, root, RunKind.benchmark_task)
+    for suite in _runs(client, experiment.experiment_id, root, RunKind.benchmark):
         for key, ids in suite.data.tags.items():
-            if key.startswith(SKIPPED_TAG):
+            if key.startswith(SKIPPED_TASK_PREFIX):
                 runs += [client.get_run(run_id) for run_id in ids.split(",")]
     rows = []
     for run in runs:
@@ -62,7 +73,7 @@ def task_rows(client: MlflowClient, experiment_name: str, root: str) -> pd.DataF
             continue
         rows.append(_row(run))
         if "rerank_main_score" in run.data.metrics:
-            reranked = {"model": f"{rows[-1]['model']} + {run.data.tags.get(RERANKER_TAG, 'reranker')}"}
+            reranked = {"model": f"{rows[-1]['model']} + {run.data.tags.get(RERANKER_NAME, 'reranker')}"}
             rows.append({**rows[-1], **reranked, "score": run.data.metrics["rerank_main_score"]})
     return pd.DataFrame(rows, columns=COLUMNS).drop_duplicates()
 
@@ -72,7 +83,7 @@ def published_scores(client: MlflowClient, experiment_name: str, root: str) -> p
     logged config (``conf/model/*.yaml``)."""
     experiment = client.get_experiment_by_name(experiment_name)
     rows = []
-    for suite in _runs(client, experiment.experiment_id, root, "benchmark") if experiment else []:
+    for suite in _runs(client, experiment.experiment_id, root, RunKind.benchmark) if experiment else []:
         params = suite.data.params
         source = params.get("model.published_tasks_source")
         for key, value in params.items():
