@@ -24,12 +24,32 @@ from vdr_exp.reports import seed_groups
 from vdr_exp.retrieval.metrics import DIM_METRICS
 from vdr_exp.runs import tracking
 from vdr_exp.runtime import csv_safe
+from vdr_exp.tags import (
+    DATASET,
+    EMBEDDING_DIM,
+    FAMILY,
+    MLFLOW_PARENT_RUN_ID,
+    MODEL_ID,
+    MODEL_NAME,
+    PIXEL_BUDGET,
+    RERANK_TOP_K,
+    RUN_KIND,
+    SEED,
+    SEED_GROUP,
+    SEEDS,
+    SKIPPED_PREFIX,
+    SWEEP,
+    SWEEP_PARAMS,
+    RunKind,
+    is_set,
+)
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # per_query.csv downloads: no bars
 
 DIM_METRIC = re.compile(r"^ndcg_at_10_dim_(\d+)$")
 # Swept keys that are columns of the board (evaluation settings) or the label itself (the model).
 _NOT_IN_LABEL = {"model", *keys_with("setting")}
+RANKED = (RunKind.evaluate, RunKind.train)  # the run kinds a board ranks; never a sweep's parent or a suite
 
 
 @dataclass(frozen=True)
@@ -43,12 +63,12 @@ class RunFilter:
 
     def mlflow_filter(self) -> str:
         clauses = ["attributes.status = 'FINISHED'"]
-        if self.run_kind in ("evaluate", "train"):
-            clauses.append(tracking.tag_equals("run_kind", self.run_kind))
+        if self.run_kind in RANKED:
+            clauses.append(tracking.tag_equals(RUN_KIND, self.run_kind))
         if self.parent_run_id:
-            clauses.append(tracking.tag_equals("mlflow.parentRunId", self.parent_run_id))
+            clauses.append(tracking.tag_equals(MLFLOW_PARENT_RUN_ID, self.parent_run_id))
         if self.sweep:
-            clauses.append(tracking.tag_equals("sweep", self.sweep))
+            clauses.append(tracking.tag_equals(SWEEP, self.sweep))
         clauses += [tracking.tag_equals(key, value) for key, value in self.tags]
         return " and ".join(clauses)
 
@@ -64,10 +84,10 @@ def fetch_runs(client: MlflowClient, run_filter: RunFilter) -> list[Run]:
     if run_filter.parent_run_id:  # jobs the sweep skipped count with the FINISHED runs they matched
         runs += _skipped_runs(client, run_filter.parent_run_id, run_filter, seen)
     elif run_filter.sweep:  # every parent of that preset: its skipped jobs are part of what it listed
-        clauses = [tracking.tag_equals("run_kind", "sweep"), tracking.tag_equals("sweep", run_filter.sweep)]
+        clauses = [tracking.tag_equals(RUN_KIND, RunKind.sweep), tracking.tag_equals(SWEEP, run_filter.sweep)]
         for parent in client.search_runs([experiment.experiment_id], " and ".join(clauses), max_results=50_000):
             runs += _skipped_runs(client, parent.info.run_id, run_filter, seen)
-    runs = [r for r in runs if r.data.tags.get("run_kind") in ("evaluate", "train")]  # never sweep parents
+    runs = [r for r in runs if r.data.tags.get(RUN_KIND) in RANKED]  # never sweep parents
     if not runs:
         raise LeaderboardError(
             f"no FINISHED runs match {run_filter.mlflow_filter()!r} in experiment {run_filter.experiment!r}; "
@@ -80,9 +100,9 @@ def _skipped_runs(client: MlflowClient, parent_run_id: str, run_filter: RunFilte
     parent = client.get_run(parent_run_id)
     found = []
     for key, run_id in parent.data.tags.items():
-        if key.startswith("skipped.") and run_id not in seen:
+        if key.startswith(SKIPPED_PREFIX) and run_id not in seen:
             run = client.get_run(run_id)
-            kind_ok = run_filter.run_kind == "all" or run.data.tags.get("run_kind") == run_filter.run_kind
+            kind_ok = run_filter.run_kind == "all" or run.data.tags.get(RUN_KIND) == run_filter.run_kind
             if run.info.status == "FINISHED" and kind_ok:
                 found.append(run)
                 seen.add(run_id)
@@ -99,32 +119,32 @@ def _float(value: str | None) -> float:
 def _label(run: Run) -> str:
     """The model a row is about: the config name, "finetuned" for training runs, plus any other swept key."""
     tags = run.data.tags
-    label = tags.get("model_name", "?")
-    if tags.get("run_kind") == "train":
+    label = tags.get(MODEL_NAME, "?")
+    if tags.get(RUN_KIND) == RunKind.train:
         label += " finetuned"
-    extra = [p for p in tags.get("sweep_params", "").split() if p.split("=", 1)[0].lstrip("+~") not in _NOT_IN_LABEL]
+    extra = [p for p in tags.get(SWEEP_PARAMS, "").split() if p.split("=", 1)[0].lstrip("+~") not in _NOT_IN_LABEL]
     return f"{label} [{' '.join(extra)}]" if extra else label
 
 
 def _common(run: Run) -> dict:
     """What every row of one run shares: the model, its sizes, published figures, seed and setting."""
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
-    trained = tags.get("run_kind") == "train"
+    trained = tags.get(RUN_KIND) == RunKind.train
     return {
         "model": _label(run),
-        "kind": tags.get("family", "single-vector"),
+        "kind": tags.get(FAMILY, "single-vector"),
         "params": metrics.get("param_count", math.nan),
         "trainable_params": metrics.get("trainable_params", math.nan),
         "published_params": _float(params.get("model.published_params")),
         # A published score describes the checkpoint as released, not what a training run made of it.
         "published_ndcg_at_10": math.nan if trained else _float(params.get("model.published_ndcg_at_10")),
         "published_source": None if trained else params.get("model.published_source"),
-        "seed": tags.get(seed_groups.SEED_TAG),
-        "seed_group": tags.get(seed_groups.SEED_GROUP_TAG),
-        "pixel_budget": tags.get("pixel_budget"),
-        "dataset": tags.get("dataset"),
-        "model_id": tags.get("model_id"),
-        "run_kind": tags.get("run_kind"),
+        "seed": tags.get(SEED),
+        "seed_group": tags.get(SEED_GROUP),
+        "pixel_budget": tags.get(PIXEL_BUDGET),
+        "dataset": tags.get(DATASET),
+        "model_id": tags.get(MODEL_ID),
+        "run_kind": tags.get(RUN_KIND),
         "run_id": run.info.run_id,
         "start_time": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC"),
     }
@@ -134,7 +154,7 @@ def _run_rows(run: Run) -> list[dict]:
     """One run's rows: its full width, each evaluated dim when there are several, and its reranked row."""
     metrics, tags = run.data.metrics, run.data.tags
     common = _common(run)
-    full = int(_float(tags.get("embedding_dim"))) if tags.get("embedding_dim") else None
+    full = int(_float(tags.get(EMBEDDING_DIM))) if tags.get(EMBEDDING_DIM) else None
     dims = sorted({int(m.group(1)) for key in metrics if (m := DIM_METRIC.match(key))}, reverse=True)
     if full is None:
         full = dims[0] if dims else 0
@@ -144,7 +164,7 @@ def _run_rows(run: Run) -> list[dict]:
         rows.append({**common, "width": str(dim), "dim": dim, **values})
     if "rerank_ndcg_at_10" in metrics:
         reranked = {m: metrics.get(f"rerank_{m}", math.nan) for m in DIM_METRICS}
-        label = f"{common['model']} + reranker (top {tags.get('rerank_top_k', '?')})"
+        label = f"{common['model']} + reranker (top {tags.get(RERANK_TOP_K, '?')})"
         rows.append({**common, "model": label, "kind": "reranked", "width": "full", "dim": full, **reranked})
     return rows
 
@@ -158,14 +178,14 @@ def runs_to_rows(runs: Sequence[Run]) -> pd.DataFrame:
 def failed_seed_runs(client: MlflowClient, experiment_ids: list[str], parent_run_id: str | None) -> pd.DataFrame:
     """FAILED or KILLED runs that belong to a seed group (under ``parent_run_id`` when given), one row each
     (:data:`seed_groups.FAILED_COLUMNS`): the table names them as missing seeds without reading MLflow."""
-    clauses = [f"tags.{seed_groups.SEED_GROUP_TAG} != ''"]
+    clauses = [is_set(SEED_GROUP)]
     if parent_run_id:
-        clauses.append(tracking.tag_equals("mlflow.parentRunId", parent_run_id))
+        clauses.append(tracking.tag_equals(MLFLOW_PARENT_RUN_ID, parent_run_id))
     runs = client.search_runs(experiment_ids, " and ".join(clauses), max_results=50_000)
     rows = [
         [
-            r.data.tags.get(seed_groups.SEED_GROUP_TAG),
-            r.data.tags.get(seed_groups.SEED_TAG, "?"),
+            r.data.tags.get(SEED_GROUP),
+            r.data.tags.get(SEED, "?"),
             r.info.run_name,
             r.info.run_id,
             r.info.status,
@@ -181,7 +201,7 @@ def expected_seeds(client: MlflowClient, parent_run_id: str | None) -> int | Non
     """How many seeds the sweep behind ``parent_run_id`` asked for (None outside a seeded sweep)."""
     if not parent_run_id:
         return None
-    expected = client.get_run(parent_run_id).data.tags.get(seed_groups.SEEDS_TAG)
+    expected = client.get_run(parent_run_id).data.tags.get(SEEDS)
     return int(expected) if expected else None
 
 
@@ -217,7 +237,7 @@ def score_matrices(client: MlflowClient, run_ids: Iterable[str]) -> dict[str, pd
 
 def latest_parent(client: MlflowClient, experiment: str, sweep: str | None) -> str:
     found = client.get_experiment_by_name(experiment)
-    clauses = [tracking.tag_equals("run_kind", "sweep")] + ([tracking.tag_equals("sweep", sweep)] if sweep else [])
+    clauses = [tracking.tag_equals(RUN_KIND, RunKind.sweep)] + ([tracking.tag_equals(SWEEP, sweep)] if sweep else [])
     runs = (
         client.search_runs([found.experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"])
         if found
@@ -232,5 +252,5 @@ def sweep_name(client: MlflowClient, parent_run_id: str | None) -> str | None:
     """A parent run's sweep preset name (its leaderboard's default file name)."""
     if not parent_run_id:
         return None
-    name = client.get_run(parent_run_id).data.tags.get("sweep")
+    name = client.get_run(parent_run_id).data.tags.get(SWEEP)
     return name if name and name != "(command line)" else f"sweep-{parent_run_id[:8]}"

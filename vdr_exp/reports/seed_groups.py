@@ -14,7 +14,6 @@ import math
 import pandas as pd
 
 from vdr_exp.retrieval.metrics import DIM_METRICS
-from vdr_exp.runs.seeds import SEED_GROUP_TAG, SEED_TAG, SEEDS_TAG  # noqa: F401 - SEEDS_TAG re-exported
 
 SEED_COLUMNS = ["n_seeds", "seeds_expected", "ndcg_at_10_std", "ndcg_at_10_min", "ndcg_at_10_max", "missing_seeds"]
 STD_COLUMNS = [f"{m}_std" for m in DIM_METRICS if m != "ndcg_at_10"]

@@ -25,6 +25,16 @@ from vdr_exp.reports import board_markdown
 from vdr_exp.reports.leaderboard_runs import row_scores
 from vdr_exp.reports.seed_groups import RUN_IDS
 from vdr_exp.runtime import csv_safe
+from vdr_exp.tags import (
+    CONFIG_FINGERPRINT,
+    ENTRY_POINT,
+    HYDRA_OVERRIDES,
+    MODEL_NAME,
+    RUN_KIND,
+    SEED,
+    SEED_GROUP,
+    RunKind,
+)
 
 PACKAGES = ("vdr-exp", "torch", "transformers", "sentence-transformers", "mlflow", "hydra-core", "mteb", "numpy")
 STYLE = (
@@ -122,15 +132,15 @@ def _runs(client: MlflowClient, board: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for run_id in dict.fromkeys(" ".join(board[RUN_IDS].dropna()).split()):
         tags = client.get_run(run_id).data.tags
-        kind = tags.get("run_kind", "evaluate")
+        kind = tags.get(RUN_KIND, RunKind.evaluate)
         rows.append(
             {
                 "run": run_id,
-                "model": tags.get("model_name", ""),
-                "seed": tags.get("seed", ""),
-                "command": f"python -m vdr_exp.{kind} {tags.get('hydra_overrides', '')}".strip(),
-                "config hash": tags.get("config_fingerprint", ""),
-                "seed group": tags.get("seed_group", ""),
+                "model": tags.get(MODEL_NAME, ""),
+                "seed": tags.get(SEED, ""),
+                "command": f"python -m vdr_exp.{kind} {tags.get(HYDRA_OVERRIDES, '')}".strip(),
+                "config hash": tags.get(CONFIG_FINGERPRINT, ""),
+                "seed group": tags.get(SEED_GROUP, ""),
             }
         )
     return pd.DataFrame(rows)
@@ -141,7 +151,7 @@ def _commands(client: MlflowClient, parent_run_id: str | None, runs: pd.DataFram
     commands = []
     if parent_run_id:
         tags = client.get_run(parent_run_id).data.tags
-        commands.append(f"{tags.get('entry_point', 'vdr_exp.evaluate')} {tags.get('hydra_overrides', '')}")
+        commands.append(f"{tags.get(ENTRY_POINT, 'vdr_exp.evaluate')} {tags.get(HYDRA_OVERRIDES, '')}")
         commands[0] = "python -m " + commands[0].replace("(none)", "").strip()
     return commands + list(runs["command"]) if len(runs) else commands
 
