@@ -19,6 +19,7 @@ from vdr_exp.errors import ConfigError, InputError
 from vdr_exp.jobs import steps
 from vdr_exp.modeling import page_encoding
 from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.tags import MINED_DATASET
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
         metrics = {f"{name}_rows": float(len(s.rows)) for name, s in splits.items()}
         metrics.update({f"{name}_dropped": float(s.dropped) for name, s in splits.items()})
         mlflow.log_metrics(metrics)
-        mlflow.set_tag("mined_dataset", str(out))
+        mlflow.set_tag(MINED_DATASET, str(out))
         mlflow.log_text(json.dumps(summary, indent=2), SUMMARY)
         log.info("mined %s -> %s", {n: len(s.rows) for n, s in splits.items()}, out)
         print(f"wrote {out} (configs: {', '.join(splits)}); train on it with: dataset=mined dataset.path={out}")

@@ -24,6 +24,31 @@ from vdr_exp.retrieval import embedding_cache, mteb_results, reranking, scoring
 from vdr_exp.runs import run_refs, seeds, tracking
 from vdr_exp.runtime import redact
 from vdr_exp.runtime.job_context import JobContext, override_key
+from vdr_exp.tags import (
+    ACCELERATOR,
+    ATTN_IMPLEMENTATION,
+    CONFIG_FINGERPRINT,
+    DATASET,
+    EMBEDDING_CACHE,
+    EMBEDDING_DIM,
+    EXPERIMENT_PRESET,
+    FAMILY,
+    GIT_COMMIT,
+    HYDRA_JOB_NUM,
+    HYDRA_OVERRIDES,
+    MODEL_ID,
+    MODEL_NAME,
+    PARAM_COUNT,
+    PIXEL_BUDGET,
+    RERANK_TOP_K,
+    RERANKER,
+    RUN_DIR,
+    RUN_KIND,
+    SLURM_JOB_ID,
+    SOURCE_RUN_ID,
+    SWEEP,
+    SWEEP_PARAMS,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -47,28 +72,28 @@ def family(cfg: EvaluateRunConfig) -> str:
 
 def _tags(cfg: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
     tags = {
-        "run_kind": str(cfg.run_kind),
-        "model_id": cfg.model.path,
-        "model_name": cfg.model.name,
-        "dataset": cfg.dataset.name,
-        "pixel_budget": cfg.pixels.name,
-        "family": family(cfg),
-        "git_commit": tracking.git_commit(cwd),
-        "hydra_overrides": " ".join(redact.redact_overrides(job.overrides)) or "(none)",
-        "run_dir": str(job.out_dir.resolve()),
+        RUN_KIND: str(cfg.run_kind),
+        MODEL_ID: cfg.model.path,
+        MODEL_NAME: cfg.model.name,
+        DATASET: cfg.dataset.name,
+        PIXEL_BUDGET: cfg.pixels.name,
+        FAMILY: family(cfg),
+        GIT_COMMIT: tracking.git_commit(cwd),
+        HYDRA_OVERRIDES: " ".join(redact.redact_overrides(job.overrides)) or "(none)",
+        RUN_DIR: str(job.out_dir.resolve()),
     }
     if "experiment" in job.choices:
-        tags["experiment_preset"] = job.choices["experiment"]
+        tags[EXPERIMENT_PRESET] = job.choices["experiment"]
     if cfg.sweep.name:
-        tags["sweep"] = cfg.sweep.name
+        tags[SWEEP] = cfg.sweep.name
     if job.job_num is not None:
-        tags["hydra_job_num"] = str(job.job_num)
+        tags[HYDRA_JOB_NUM] = str(job.job_num)
     if job.sweep_params:
-        tags["sweep_params"] = " ".join(redact.redact_overrides(job.sweep_params.split()))
+        tags[SWEEP_PARAMS] = " ".join(redact.redact_overrides(job.sweep_params.split()))
     if job.fingerprint:
-        tags["config_fingerprint"] = job.fingerprint
+        tags[CONFIG_FINGERPRINT] = job.fingerprint
     if os.environ.get("SLURM_JOB_ID"):  # a cluster job: find its logs and accounting by this id
-        tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
+        tags[SLURM_JOB_ID] = os.environ["SLURM_JOB_ID"]
     return tags
 
 
@@ -136,7 +161,7 @@ def _resolve_model_path(cfg: EvaluateRunConfig) -> None:
     resolved = run_refs.resolve(cfg.model.from_run, tracking.client_for(cfg.tracking), cfg.tracking.experiment_name)
     cfg.model.path = run_refs.local_path(resolved, cfg.tracking)
     source = f"models:/{resolved.logged_model_id}" if resolved.logged_model_id else cfg.model.path
-    mlflow.set_tags({"model_id": source, "source_run_id": resolved.run_id})
+    mlflow.set_tags({MODEL_ID: source, SOURCE_RUN_ID: resolved.run_id})
     log.info("model %s: %s (trained by run %s)", cfg.model.name, source, resolved.run_id)
 
 
@@ -145,9 +170,9 @@ def load_model(cfg: EvaluateRunConfig) -> models.LoadedModel:
     loaded = models.load_model(cfg.model, cfg.pixels)
     mlflow.set_tags(
         {
-            "attn_implementation": loaded.attn_implementation,
-            "param_count": str(loaded.parameters),
-            "embedding_dim": str(loaded.embedding_dim),
+            ATTN_IMPLEMENTATION: loaded.attn_implementation,
+            PARAM_COUNT: str(loaded.parameters),
+            EMBEDDING_DIM: str(loaded.embedding_dim),
         }
     )
     mlflow.log_metric("param_count", loaded.parameters)
@@ -253,10 +278,10 @@ def evaluate(
     )
     if result.throughput:
         mlflow.log_metrics({f"{prefix}{name}": value for name, value in result.throughput.items()})
-        mlflow.set_tag("accelerator", throughput.device_name(loaded.model.device))
+        mlflow.set_tag(ACCELERATOR, throughput.device_name(loaded.model.device))
     if cache is not None:
         mlflow.log_metrics({"embedding_cache_hits": cache.hits, "embedding_cache_misses": cache.misses})
-        mlflow.set_tag("embedding_cache", "; ".join(cache.events))
+        mlflow.set_tag(EMBEDDING_CACHE, "; ".join(cache.events))
     return result
 
 
@@ -308,6 +333,6 @@ def rerank(
         reranker = reranking.load_reranker(cfg.reranker, cfg.pixels)
     result = reranking.rerank(reranker, protocol, retrieved, top_k=cfg.reranker.top_k, batch_size=cfg.eval.batch_size)
     log_evaluation(result, cfg, protocol.name, out_dir / "rerank", prefix="rerank_")
-    mlflow.set_tags({"reranker": cfg.reranker.path, "rerank_top_k": str(cfg.reranker.top_k)})
+    mlflow.set_tags({RERANKER: cfg.reranker.path, RERANK_TOP_K: str(cfg.reranker.top_k)})
     log.info("NDCG@10 %.4f retrieved -> %.4f reranked", retrieved.metrics["ndcg_at_10"], result.metrics["ndcg_at_10"])
     return result

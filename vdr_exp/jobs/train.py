@@ -31,6 +31,18 @@ from vdr_exp.retrieval import reranking
 from vdr_exp.runs import logged_models, preemption, step_metrics, tracking
 from vdr_exp.runtime import console
 from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.tags import (
+    ADAPTER_DIR,
+    CONFIG_FINGERPRINT,
+    HYDRA_OVERRIDES,
+    MODEL_DIR,
+    PREEMPTED,
+    RERANKER_DIR,
+    RESUMED_FROM,
+    RUN_DIR,
+    RUN_KIND,
+    RunKind,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -100,16 +112,16 @@ def resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint:
             f"resume={cfg.resume!r} is not a run in this MLflow store; copy the run id from the UI."
         ) from None
     tags = earlier.data.tags
-    if tags.get("run_kind") != "train" or earlier.info.status == "FINISHED":
+    if tags.get(RUN_KIND) != RunKind.train or earlier.info.status == "FINISHED":
         raise ConfigError(
-            f"resume={cfg.resume!r} is a {earlier.info.status} {tags.get('run_kind')} run; resume an interrupted training run."
+            f"resume={cfg.resume!r} is a {earlier.info.status} {tags.get(RUN_KIND)} run; resume an interrupted training run."
         )
-    if tags.get("config_fingerprint") not in (None, job.fingerprint):
+    if tags.get(CONFIG_FINGERPRINT) not in (None, job.fingerprint):
         raise ConfigError(
-            f"resume={cfg.resume!r} was started with another config ({tags.get('hydra_overrides')}); "
+            f"resume={cfg.resume!r} was started with another config ({tags.get(HYDRA_OVERRIDES)}); "
             "resume with the same overrides."
         )
-    out_dir = Path(tags["run_dir"])
+    out_dir = Path(tags[RUN_DIR])
     checkpoint = last_complete_checkpoint(out_dir / "checkpoints")
     if checkpoint is None:
         raise ConfigError(
@@ -212,13 +224,13 @@ def _save(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path) -> str
     also an MLflow model (the one ``model=from_run`` reads back); returns its id."""
     if cfg.model.lora is not None:
         adapter_dir = models.save_adapter(model, out_dir / "adapter")
-        mlflow.set_tag("adapter_dir", str(adapter_dir.resolve()))
+        mlflow.set_tag(ADAPTER_DIR, str(adapter_dir.resolve()))
         if cfg.tracking.log_model:
             mlflow.log_artifacts(str(adapter_dir), artifact_path="adapter")
         models.merge_adapters(model)
     model_dir = out_dir / "model"
     model.save(str(model_dir))
-    mlflow.set_tag("model_dir", str(model_dir.resolve()))
+    mlflow.set_tag(MODEL_DIR, str(model_dir.resolve()))
     if cfg.tracking.log_model:
         return logged_models.log_finetuned(model, cfg.model, cfg.tracking)
     return None
@@ -245,7 +257,7 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
     with steps.start_run(cfg, composed, job, resume.run_id if resume else None):
         steps.log_config(composed, out_dir, resumed=resume is not None)
         if resume is not None:
-            mlflow.set_tag("resumed_from", str(resume.checkpoint))
+            mlflow.set_tag(RESUMED_FROM, str(resume.checkpoint))
         steps.prepare_fixtures(cfg)
         loaded = steps.load_model(cfg)
         model = loaded.model
@@ -289,7 +301,7 @@ def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> 
         finally:
             preempted.restore_handlers()  # also when training raised: SIGTERM must not stay swallowed
         if preempted.signum is not None:
-            mlflow.set_tag("preempted", f"step {preempted.step}")
+            mlflow.set_tag(PREEMPTED, f"step {preempted.step}")
         preempted.raise_if_preempted()
         guard.raise_if_diverged()
         model_id = _save(cfg, model, out_dir)
@@ -321,7 +333,7 @@ def _train_and_rerank(
             use_cpu=cfg.trainer.use_cpu,
             callbacks=[step_metrics.StepMetricsCallback(prefix="reranker_"), step_metrics.StopOnInterrupt()],
         )
-        mlflow.set_tag("reranker_dir", str(reranker_dir.resolve()))
+        mlflow.set_tag(RERANKER_DIR, str(reranker_dir.resolve()))
         if cfg.tracking.log_model:
             mlflow.log_artifacts(str(reranker_dir), artifact_path="reranker")
     steps.rerank(cfg, protocol, final, out_dir, reranker)

@@ -17,6 +17,7 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.runs import completed
 from vdr_exp.runtime import console, failures, interrupts, job_context, redact
 from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.tags import CONFIG_FINGERPRINT, HYDRA_JOB_NUM, HYDRA_OVERRIDES, RUN_KIND
 
 RunConfig = TypeVar("RunConfig")
 
@@ -136,13 +137,13 @@ def record_failure(composed: DictConfig, context: JobContext, error: BaseExcepti
         values = OmegaConf.to_container(composed.tracking, resolve=True)
         track = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), values))
         tags = {
-            "run_kind": str(composed.get("run_kind", "?")),
-            "hydra_overrides": " ".join(redact.redact_overrides(context.overrides)) or "(none)",
+            RUN_KIND: str(composed.get("run_kind", "?")),
+            HYDRA_OVERRIDES: " ".join(redact.redact_overrides(context.overrides)) or "(none)",
         }
         if context.job_num is not None:
-            tags["hydra_job_num"] = str(context.job_num)
+            tags[HYDRA_JOB_NUM] = str(context.job_num)
         if context.fingerprint:
-            tags["config_fingerprint"] = context.fingerprint
+            tags[CONFIG_FINGERPRINT] = context.fingerprint
         with tracking.tracked_run(track, name, tags, context.parent_run_id):
             raise error
     except BaseException as failure:  # noqa: BLE001 - never hide the job's error behind a tracking error

@@ -31,6 +31,22 @@ from vdr_exp.launch import seed_sweeper
 from vdr_exp.runs import seeds, server_login, sweep_views, tracking
 from vdr_exp.runtime import redact
 from vdr_exp.runtime.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
+from vdr_exp.tags import (
+    ALL_SKIPPED,
+    ENTRY_POINT,
+    ERROR,
+    GIT_COMMIT,
+    HYDRA_JOB_NUM,
+    HYDRA_OVERRIDES,
+    MLFLOW_PARENT_RUN_ID,
+    RUN_KIND,
+    SEEDS,
+    SKIPPED_PREFIX,
+    SWEEP,
+    SWEEP_DIR,
+    SWEEP_PARAMS,
+    RunKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +99,16 @@ class MlflowParentRun(Callback):
             raise SystemExit(2) from None
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         tags = {
-            "run_kind": "sweep",
-            "sweep": sweep.name or "(command line)",
-            "sweep_dir": str(sweep_dir),
-            "sweep_params": ", ".join(keys),
-            "hydra_overrides": " ".join(redact.redact_overrides(task_overrides)) or "(none)",
-            "entry_point": f"vdr_exp.{self.entry_kind}",
-            "git_commit": tracking.git_commit(Path.cwd()),
+            RUN_KIND: str(RunKind.sweep),
+            SWEEP: sweep.name or "(command line)",
+            SWEEP_DIR: str(sweep_dir),
+            SWEEP_PARAMS: ", ".join(keys),
+            HYDRA_OVERRIDES: " ".join(redact.redact_overrides(task_overrides)) or "(none)",
+            ENTRY_POINT: f"vdr_exp.{self.entry_kind}",
+            GIT_COMMIT: tracking.git_commit(Path.cwd()),
         }
         if self.seeds and seed_sweeper.trains_anything(config):
-            tags[seeds.SEEDS_TAG] = str(self.seeds)  # leaderboards count each seed group against it
+            tags[SEEDS] = str(self.seeds)  # leaderboards count each seed group against it
         # Parents of reruns of one preset differ by their start time, first in the name.
         name = f"{sweep.name or 'multirun'} {time.strftime('%m-%d %H:%M:%S')} (sweep)"
         try:
@@ -232,10 +248,10 @@ class MlflowParentRun(Callback):
         skipped is tagged ``all_skipped``: it ran nothing new, its leaderboard lists the earlier runs."""
         parent = self.client.get_run(self.parent_run_id)
         children = self.client.search_runs(
-            [parent.info.experiment_id], filter_string=tracking.tag_equals("mlflow.parentRunId", self.parent_run_id)
+            [parent.info.experiment_id], filter_string=tracking.tag_equals(MLFLOW_PARENT_RUN_ID, self.parent_run_id)
         )
-        skipped = [self.client.get_run(v) for k, v in parent.data.tags.items() if k.startswith("skipped.")]
-        finished = [r for r in children if r.info.status == "FINISHED" and r.data.tags.get("run_kind") != "train"]
+        skipped = [self.client.get_run(v) for k, v in parent.data.tags.items() if k.startswith(SKIPPED_PREFIX)]
+        finished = [r for r in children if r.info.status == "FINISHED" and r.data.tags.get(RUN_KIND) != RunKind.train]
         scores = [r.data.metrics["ndcg_at_10"] for r in finished + skipped if "ndcg_at_10" in r.data.metrics]
         counts = {
             "jobs_finished": len(finished),
@@ -247,17 +263,17 @@ class MlflowParentRun(Callback):
         if scores:
             self.client.log_metric(self.parent_run_id, "best_ndcg_at_10", max(scores))
         if skipped and not children:
-            self.client.set_tag(self.parent_run_id, "all_skipped", "true")
+            self.client.set_tag(self.parent_run_id, ALL_SKIPPED, "true")
 
     def _failed_children(self) -> list[str]:
         """FAILED child runs of this sweep, from any launcher's processes: "job N: error"."""
+        failed = [tracking.tag_equals(MLFLOW_PARENT_RUN_ID, self.parent_run_id), "attributes.status = 'FAILED'"]
         runs = self.client.search_runs(
-            [self.client.get_run(self.parent_run_id).info.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}' and attributes.status = 'FAILED'",
+            [self.client.get_run(self.parent_run_id).info.experiment_id], filter_string=" and ".join(failed)
         )
         return [
-            f"job {r.data.tags.get('hydra_job_num', '?')}: {r.data.tags.get('error', 'failed').splitlines()[0][:300]}"
-            for r in sorted(runs, key=lambda r: int(r.data.tags.get("hydra_job_num", -1)))
+            f"job {r.data.tags.get(HYDRA_JOB_NUM, '?')}: {r.data.tags.get(ERROR, 'failed').splitlines()[0][:300]}"
+            for r in sorted(runs, key=lambda r: int(r.data.tags.get(HYDRA_JOB_NUM, -1)))
         ]
 
     def _exit_if_jobs_failed(self, failures: list[str]) -> None:
@@ -273,7 +289,7 @@ class MlflowParentRun(Callback):
         if self.client is None or self.parent_run_id is None:
             return
         if error:
-            self.client.set_tag(self.parent_run_id, "error", error[:5000])
+            self.client.set_tag(self.parent_run_id, ERROR, error[:5000])
         self.client.set_terminated(self.parent_run_id, status=status)
         os.environ.pop(PARENT_RUN_ENV, None)
         signal.signal(signal.SIGINT, self._previous_sigint)

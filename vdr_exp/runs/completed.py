@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp.config import EvaluateRunConfig, TrackingConfig, keys_with
 from vdr_exp.data import content
 from vdr_exp.runs import tracking
+from vdr_exp.tags import CONFIG_FINGERPRINT, RUN_KIND, SKIPPED_PREFIX
 
 
 def config_fingerprint(
@@ -72,8 +73,8 @@ def find_finished(track: TrackingConfig, fingerprint: str, run_kind: str) -> Run
     runs = client.search_runs(
         [experiment.experiment_id],
         " and ".join(
-            ["attributes.status = 'FINISHED'", tracking.tag_equals("config_fingerprint", fingerprint)]
-            + [tracking.tag_equals("run_kind", str(run_kind))]
+            ["attributes.status = 'FINISHED'", tracking.tag_equals(CONFIG_FINGERPRINT, fingerprint)]
+            + [tracking.tag_equals(RUN_KIND, str(run_kind))]
         ),
         order_by=["attributes.start_time DESC"],
         max_results=1,
@@ -84,7 +85,7 @@ def find_finished(track: TrackingConfig, fingerprint: str, run_kind: str) -> Run
 def record_skip(track: TrackingConfig, parent_run_id: str, job_num: int | None, done: Run) -> None:
     """On the sweep's parent: which job was skipped in favour of which run (the leaderboard includes it)."""
     client = tracking.client_for(track)
-    client.set_tag(parent_run_id, f"skipped.{job_num if job_num is not None else 0}", done.info.run_id)
+    client.set_tag(parent_run_id, f"{SKIPPED_PREFIX}{job_num if job_num is not None else 0}", done.info.run_id)
 
 
 def content_keys(cfg: EvaluateRunConfig) -> dict[str, str | None]:

@@ -19,13 +19,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import EvaluateRunConfig, TrainerConfig, TrainRunConfig, keys_with
+from vdr_exp.tags import SEED, SEED_GROUP
 
-SEED_TAG = "seed"
-SEED_GROUP_TAG = "seed_group"
-SEEDS_TAG = "seeds"  # on a sweep's parent: how many seeds each training job was asked for
 TRAIN_SEED_KEY = "trainer.seed"
 # Where an evaluation of a model from a training run names that run's seed (a tag the run is found by).
-FROM_RUN_SEED_KEY = "model.from_run.tags.seed"
+FROM_RUN_SEED_KEY = f"model.from_run.tags.{SEED}"
 DEFAULT_FIRST_SEED = next(f.default for f in dataclasses.fields(TrainerConfig) if f.name == "seed")
 
 
@@ -69,8 +67,8 @@ def seed_tags(cfg: EvaluateRunConfig, composed: DictConfig) -> dict[str, str]:
     from a training run that names a seed; nothing for evaluation-only runs (no seed to vary)."""
     if isinstance(cfg, TrainRunConfig):
         seed = str(cfg.trainer.seed)
-    elif cfg.model.from_run is not None and SEED_TAG in cfg.model.from_run.tags:
-        seed = str(cfg.model.from_run.tags[SEED_TAG])
+    elif cfg.model.from_run is not None and SEED in cfg.model.from_run.tags:
+        seed = str(cfg.model.from_run.tags[SEED])
     else:
         return {}
     tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
@@ -80,7 +78,7 @@ def seed_tags(cfg: EvaluateRunConfig, composed: DictConfig) -> dict[str, str]:
     reference = (tree.get("model") or {}).get("from_run")
     if reference:  # the pinned run and its label differ by seed; the reference's other tags do not
         reference.pop("run_id", None)
-        reference.get("tags", {}).pop(SEED_TAG, None)
+        reference.get("tags", {}).pop(SEED, None)
         tree["model"].pop("name", None)
         tree["model"].pop("path", None)
-    return {SEED_TAG: seed, SEED_GROUP_TAG: _group_hash(tree)}
+    return {SEED: seed, SEED_GROUP: _group_hash(tree)}

@@ -35,9 +35,7 @@ if TYPE_CHECKING:
 
 MEAN = "mean"
 COLUMNS = ["model", "task", "subset", "metric", "score"]
-SKIPPED_TAG = SKIPPED_TASK_PREFIX  # on a suite run: task -> the earlier child runs a rerun reused
 PUBLISHED_PARAM = "model.published_tasks."
-RERANKER_TAG = RERANKER_NAME  # on a task run: the reranker config's name
 
 
 def _runs(client: MlflowClient, experiment_id: str, root: str, kind: RunKind) -> list:

@@ -30,6 +30,7 @@ from vdr_exp.runtime.job_context import JobContext
 from vdr_exp.suites import mteb_tasks, report, task_runs
 from vdr_exp.suites.loading import load_task
 from vdr_exp.suites.task_runs import SuiteContext
+from vdr_exp.tags import BENCHMARK, FAILED_TASKS, RUN_KIND, SKIPPED_TASK_PREFIX, SUITE_ROOT, RunKind
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Outcome:
         counts["tasks_skipped"] = len(self.skipped)
         metrics = {"main_score": sum(self.scores) / len(self.scores)} if self.scores else {}
         mlflow.log_metrics({**counts, **metrics})
-        mlflow.set_tag("failed_tasks", ", ".join(self.failed) or "none")
+        mlflow.set_tag(FAILED_TASKS, ", ".join(self.failed) or "none")
         return metrics
 
 
@@ -99,7 +100,7 @@ def _skip(ctx: SuiteContext, spec: mteb_tasks.TaskSpec, fingerprint: str, outcom
     earlier = task_runs.finished_children(ctx, fingerprint)
     if not earlier:
         return False
-    mlflow.set_tag(f"{report.SKIPPED_TAG}{spec.name}", ",".join(r.info.run_id for r in earlier))
+    mlflow.set_tag(f"{SKIPPED_TASK_PREFIX}{spec.name}", ",".join(r.info.run_id for r in earlier))
     outcome.skipped.append(spec.name)
     outcome.scores.append(sum(r.data.metrics["main_score"] for r in earlier) / len(earlier))
     print(f"skipped: {spec.name} already FINISHED with this config (force=true reruns it)", flush=True)
@@ -153,11 +154,11 @@ def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict
     check_reranker(cfg.reranker, cfg.benchmark.name, chosen)
     outcome = Outcome()
     with steps.start_run(cfg, composed, job) as parent:
-        mlflow.set_tags({"run_kind": "benchmark", "benchmark": cfg.benchmark.name})
+        mlflow.set_tags({RUN_KIND: str(RunKind.benchmark), BENCHMARK: cfg.benchmark.name})
         steps.log_config(composed, job.out_dir)
         steps.prepare_fixtures(cfg)
         root = job.parent_run_id or parent
-        mlflow.set_tag("suite_root", root)
+        mlflow.set_tag(SUITE_ROOT, root)
         local = _local_paths(cfg)
         ctx = _context(cfg, chosen, parent, root, job.out_dir)
         for name, message in chosen.unknown.items():

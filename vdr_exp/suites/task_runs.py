@@ -23,12 +23,24 @@ from vdr_exp.jobs import steps
 from vdr_exp.retrieval import mteb_results
 from vdr_exp.runs import completed, tracking
 from vdr_exp.runtime import csv_safe
-from vdr_exp.suites import mteb_tasks, report, rerank_tasks
+from vdr_exp.suites import mteb_tasks, rerank_tasks
 from vdr_exp.suites.loading import LoadedTask
 from vdr_exp.suites.mteb_tasks import TaskSpec
-
-COMPLETE = "task_complete"  # set on a task's children once every subset finished and the result file is written
-FINGERPRINT = "task_fingerprint"  # what decides a task's scores: the job's config without the suite's selection
+from vdr_exp.tags import (
+    BENCHMARK,
+    HF_SUBSET,
+    MAIN_SCORE_NAME,
+    MLFLOW_PARENT_RUN_ID,
+    MODEL_ID,
+    MODEL_NAME,
+    MTEB_TASK,
+    RERANKER_NAME,
+    RUN_KIND,
+    SUITE_ROOT,
+    TASK_COMPLETE,
+    TASK_FINGERPRINT,
+    RunKind,
+)
 
 
 @dataclass
@@ -83,16 +95,16 @@ def child_tags(ctx: SuiteContext, spec: TaskSpec, subset: str, main_score: str, 
     reranking = spec.kind == mteb_tasks.RERANKING
     task = spec.name
     return {
-        "run_kind": "benchmark_task",
-        "model_name": cfg.reranker.name if reranking else cfg.model.name,
-        "model_id": (cfg.reranker.path if reranking else cfg.model.path) or "",
-        "benchmark": cfg.benchmark.name,
-        "mteb_task": task,
-        "hf_subset": subset,
-        "main_score_name": main_score,
-        "suite_root": ctx.root,
-        FINGERPRINT: fingerprint,
-        **({report.RERANKER_TAG: cfg.reranker.name} if cfg.reranker.path else {}),
+        RUN_KIND: str(RunKind.benchmark_task),
+        MODEL_NAME: cfg.reranker.name if reranking else cfg.model.name,
+        MODEL_ID: (cfg.reranker.path if reranking else cfg.model.path) or "",
+        BENCHMARK: cfg.benchmark.name,
+        MTEB_TASK: task,
+        HF_SUBSET: subset,
+        MAIN_SCORE_NAME: main_score,
+        SUITE_ROOT: ctx.root,
+        TASK_FINGERPRINT: fingerprint,
+        **({RERANKER_NAME: cfg.reranker.name} if cfg.reranker.path else {}),
     }
 
 
@@ -134,9 +146,7 @@ def run_task(ctx: SuiteContext, spec: TaskSpec, task: LoadedTask, fingerprint: s
         tags = child_tags(ctx, spec, subset, task.main_score, fingerprint)
         label = spec.name if subset == "default" else f"{spec.name} | {subset}"
         ctx.in_child = True
-        with tracking.tracked_run(
-            cfg.tracking, f"{label} | {tags['model_name']}", tags, ctx.parent, nested=True
-        ) as rid:
+        with tracking.tracked_run(cfg.tracking, f"{label} | {tags[MODEL_NAME]}", tags, ctx.parent, nested=True) as rid:
             result = evaluate(ctx, spec, task, subset, protocol, ctx.out_dir / spec.name / subset)
         ctx.in_child = False
         children.append(rid)
@@ -155,7 +165,7 @@ def run_task(ctx: SuiteContext, spec: TaskSpec, task: LoadedTask, fingerprint: s
     mlflow.log_artifact(str(path), artifact_path=f"mteb_results/{folder_name}/{revision}")
     client = tracking.client_for(cfg.tracking)
     for run_id in children:
-        client.set_tag(run_id, COMPLETE, "true")
+        client.set_tag(run_id, TASK_COMPLETE, "true")
     return sum(s["main_score"] for s in subsets) / len(subsets)
 
 
@@ -189,12 +199,12 @@ def finished_children(ctx: SuiteContext, fingerprint: str) -> list:
     query = " and ".join(
         [
             "attributes.status = 'FINISHED'",
-            tracking.tag_equals(FINGERPRINT, fingerprint),
-            tracking.tag_equals(COMPLETE, "true"),
+            tracking.tag_equals(TASK_FINGERPRINT, fingerprint),
+            tracking.tag_equals(TASK_COMPLETE, "true"),
         ]
     )
     runs = client.search_runs([experiment.experiment_id], query, order_by=["attributes.start_time DESC"])
     if not runs:
         return []
-    latest_parent = runs[0].data.tags.get("mlflow.parentRunId")
-    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == latest_parent]
+    latest_parent = runs[0].data.tags.get(MLFLOW_PARENT_RUN_ID)
+    return [r for r in runs if r.data.tags.get(MLFLOW_PARENT_RUN_ID) == latest_parent]
