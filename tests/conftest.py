@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -38,3 +39,27 @@ def doc_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from documents import write_doc_folder
 
     return write_doc_folder(tmp_path_factory.mktemp("docs"))
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store with its schema migrated, made once per session (seconds of migrations)."""
+    from support.stores import migrate
+
+    return migrate(tmp_path_factory.mktemp("migrated") / "mlflow.db")
+
+
+@pytest.fixture
+def new_store(tmp_path: Path, migrated_store: Path) -> Path:
+    """``tmp_path/mlflow.db``: a new, empty store of this test's own, copied from the migrated one."""
+    path = tmp_path / "mlflow.db"
+    shutil.copyfile(migrated_store, path)
+    return path
+
+
+@pytest.fixture
+def store(new_store: Path):
+    """A throwaway store in ``tmp_path`` (tests/support/stores.py), runs logged as the pipeline logs them."""
+    from support.stores import Store
+
+    return Store(new_store.parent)

@@ -134,7 +134,7 @@ def test_the_suite_pivot_csv_is_inert(tmp_path):
 
 def test_no_module_writes_a_csv_but_the_safe_writer():
     """The class, not the cases: any future export goes through csv_safe, or this names it."""
-    root = Path(__file__).resolve().parent.parent / "vdr_exp"
+    root = Path(__file__).resolve().parents[2] / "vdr_exp"
     offenders = [
         str(path.relative_to(root))
         for path in root.rglob("*.py")

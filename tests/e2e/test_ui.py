@@ -19,7 +19,7 @@ def test_the_demo_reads_at_a_glance_in_the_mlflow_ui(demo, tmp_path):
     if chromium() is None:
         pytest.skip("no chromium (apt-get install chromium; .ci/run does it)")
     command = [
-        sys.executable, str(Path(__file__).parent / "support" / "ui_check.py"), "--store", str(demo / "mlflow.db"),
+        sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "ui_check.py"), "--store", str(demo / "mlflow.db"),
         "--artifacts", str(demo / "mlartifacts"), "--out", str(tmp_path / "shots"),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)

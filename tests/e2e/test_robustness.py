@@ -268,10 +268,10 @@ def test_security_defaults():
         "api_key": "***",
     }
     assert redact_override("+tracking.password=pw") == "+tracking.password=***"
-    conf = Path(__file__).resolve().parents[1] / "conf" / "model"
+    conf = Path(__file__).resolve().parents[2] / "conf" / "model"
     remote = {p.stem for p in conf.glob("*.yaml") if "trust_remote_code: true" in p.read_text()}
     assert "qwen3_vl_embedding_2b" not in remote and "tiny_qwen3_vl" not in remote and "bge_vl_base" in remote
-    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     assert "mlflow ui" in makefile and "--host 127.0.0.1" in makefile
 
 

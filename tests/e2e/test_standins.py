@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from vdr_exp.fixtures.standins import QWEN3_VL_EMBEDDING_2B, QWEN3_VL_EMBEDDING_8B, parameter_count
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_stand_ins_have_the_published_sizes():

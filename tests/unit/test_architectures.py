@@ -15,7 +15,7 @@ from support import architectures
 from vdr_exp.config import CONFIG_MODULE, CheckLevel, load_evaluate_config, register_configs
 from vdr_exp.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASELINES = yaml.safe_load((ROOT / "sweeps/evaluate/sweep/compare_baselines.yaml").read_text())
 NAMES = [m.strip() for m in BASELINES["hydra"]["sweeper"]["params"]["model"].split(",")]
 QWEN3_VL = "Qwen3VLForConditionalGeneration"

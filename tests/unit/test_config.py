@@ -12,7 +12,7 @@ from omegaconf.errors import MissingMandatoryValue
 from vdr_exp.config import CONFIG_MODULE, load_evaluate_config, load_mine_config, load_train_config, register_configs
 from vdr_exp.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 register_configs()
 
 

@@ -14,7 +14,7 @@ from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 
 from vdr_exp.data.dataset_folder import load_rows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_hashed_no_duplicates_sampler_draws_the_same_batches(fixture_paths):

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_module
 
 from vdr_exp.config import CONFIG_MODULE, register_configs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILES = sorted([*(ROOT / "conf").rglob("*.yaml"), *(ROOT / "sweeps").glob("*/sweep/*.yaml")])
 COMMAND = re.compile(r"#\s*python -m vdr_exp\.(\w+)\b(.*)$")
 FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--config-name", "-cn"}

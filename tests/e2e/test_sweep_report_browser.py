@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from test_leaderboard import Store
-from test_seeds import seeded_sweep
+from support.stores import Store, seeded_sweep
 
 from vdr_exp import leaderboard as leaderboard_cli
 
 pytest.importorskip("playwright", reason="the dev extra installs Playwright (make setup)")
 
 from support.ui_check import chromium  # after the skip: it imports Playwright
-
-
-@pytest.fixture(name="store")
-def _store(tmp_path) -> Store:
-    """A throwaway MLflow store (tests/test_leaderboard.py's), runs logged as the pipeline logs them."""
-    return Store(tmp_path)
 
 
 def test_the_sweep_report_renders_its_table_and_figures_in_chromium(store: Store, tmp_path):

@@ -25,7 +25,7 @@ from vdr_exp import extras
 from vdr_exp.config import CONFIG_MODULE, register_configs
 from vdr_exp.runtime import failures
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLOTS_HINT = "pip install 'vdr-exp[plots]'"
 
 

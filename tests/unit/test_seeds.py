@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
-from test_leaderboard import Store
+from support.stores import seeded_sweep
 
 from vdr_exp import leaderboard as leaderboard_cli
 from vdr_exp.reports import leaderboard, statistics
@@ -57,41 +56,7 @@ def test_a_scores_own_interval_covers_its_seeds():
     assert (low, high) == pytest.approx((0.2, 0.6))
 
 
-@pytest.fixture(name="store")
-def _store(tmp_path) -> Store:
-    """A throwaway MLflow store (tests/test_leaderboard.py's), runs logged as the pipeline logs them."""
-    return Store(tmp_path)
-
-
 # --- seed groups in the leaderboard (a real SQLite store, hand-made runs) ---
-
-
-def _seeded_run(store: Store, parent: str, model: str, seed: int, scores: np.ndarray, status: str = "FINISHED"):
-    tags = {"seed": str(seed), "seed_group": f"group-{model}", "model_id": f"models:/m-{seed}"}
-    tags |= {"config_fingerprint": f"hash-{seed}", "hydra_overrides": f"model={model} trainer.seed={seed}"}
-    run_id = store.run(model, float(scores.mean()), status=status, parent=parent, tags=tags)
-    return _with_per_query(store, run_id, scores)
-
-
-def _with_per_query(store: Store, run_id: str, scores: np.ndarray) -> str:
-    table = pd.DataFrame({"query_id": [f"q{i}" for i in range(len(scores))], "ndcg_at_10": scores})
-    store.client.log_text(run_id, table.to_csv(index=False), "per_query.csv")
-    return run_id
-
-
-def seeded_sweep(store: Store) -> tuple[str, np.ndarray, dict[int, np.ndarray], str]:
-    """A sweep's parent (seeds=5) with a base run and a finetuned model's five seeds, the last one FAILED."""
-    tags = {"run_kind": "sweep", "seeds": "5", "entry_point": "vdr_exp.evaluate", "hydra_overrides": "sweep=x"}
-    parent = store.client.create_run(store.experiment_id, tags=tags).info.run_id
-    rng = np.random.default_rng(0)
-    base_scores = rng.uniform(0, 0.5, size=40)
-    _with_per_query(store, store.run("base", float(base_scores.mean()), parent=parent), base_scores)
-    seeds = {}
-    for seed, offset in zip(range(42, 46), (0.05, 0.10, 0.15, 0.20), strict=True):
-        seeds[seed] = np.clip(base_scores + offset + rng.normal(0, 0.02, size=40), 0, 1)
-        _seeded_run(store, parent, "tuned", seed, seeds[seed])
-    failed = _seeded_run(store, parent, "tuned", 46, base_scores, status="FAILED")
-    return parent, base_scores, seeds, failed
 
 
 def test_a_seed_group_is_one_row_and_a_failed_member_is_named(store):

@@ -182,7 +182,7 @@ def test_a_teammate_evaluates_a_model_trained_elsewhere_through_the_server_alone
 @pytest.mark.slow
 def test_make_server_serves_artifacts_for_tracking_team(tmp_path, fixture_paths):
     """`make server` (what a team runs) answers, and a run with tracking=team sends its artifacts through it."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     port = _free_port()
     outputs = tmp_path / "server"
     server = subprocess.Popen(
@@ -299,7 +299,7 @@ def team_server(postgres, tmp_path_factory):
 
 
 def test_make_server_beyond_loopback_without_a_password_refuses_to_start(tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         ["make", "-s", "-o", "setup", "server", "HOST=0.0.0.0", f"PORT={_free_port()}", f"OUTPUTS={tmp_path}"],
         cwd=root, env=_clean_env(), capture_output=True, text=True, timeout=120,

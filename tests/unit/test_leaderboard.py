@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
+from support.stores import Store
 
 from vdr_exp import leaderboard as leaderboard_cli
-from vdr_exp.config import RunRefConfig, TrackingConfig
+from vdr_exp.config import RunRefConfig
 from vdr_exp.errors import ConfigError
 from vdr_exp.reports import leaderboard
 from vdr_exp.runs import run_refs
-
-
-class Store:
-    """A throwaway store; runs are logged the way the pipeline logs them (tags, params, metrics)."""
-
-    def __init__(self, root: Path) -> None:
-        self.uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.client = MlflowClient(tracking_uri=self.uri)
-        self.experiment_id = self.client.create_experiment("vdr", artifact_location=(root / "art").as_uri())
-        self.track = TrackingConfig(name="t", store=str(root / "mlflow.db"), artifact_root=str(root / "art"))
-
-    def run(self, model: str, ndcg: float, status: str = "FINISHED", kind: str = "evaluate", **extra) -> str:
-        tags = {
-            "run_kind": kind,
-            "model_name": model,
-            "model_id": f"org/{model}",
-            "dataset": extra.pop("dataset", "vdr_en"),
-            "pixel_budget": extra.pop("pixels", "blog_600"),
-            "embedding_dim": str(extra.pop("dim", 64)),
-            **extra.pop("tags", {}),
-        }
-        parent = extra.pop("parent", None)
-        if parent:
-            tags["mlflow.parentRunId"] = parent
-        run_id = self.client.create_run(self.experiment_id, tags=tags).info.run_id
-        metrics = {"ndcg_at_10": ndcg, "mrr_at_10": ndcg / 2, "map_at_100": ndcg / 3, "recall_at_10": 1.0}
-        metrics["param_count"] = extra.pop("params", 1000)
-        for dim, value in extra.pop("dims", {}).items():
-            metrics[f"ndcg_at_10_dim_{dim}"] = value
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, value)
-        self.client.log_param(run_id, "model.published_params", str(extra.pop("published", None)))
-        self.client.set_terminated(run_id, status=status)
-        time.sleep(0.005)  # distinct start times: "latest" must be well defined
-        return run_id
-
-
-@pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path)
 
 
 def board_of(store: Store, base: str | None = None, **filters) -> pd.DataFrame:
