@@ -143,3 +143,11 @@ def test_names_values_and_filters():
     assert tags.is_set(tags.SEED_GROUP) == "tags.`seed_group` != ''"
     with pytest.raises(tags.TagFilterError, match="both quote characters"):
         tags.equals(tags.MODEL_NAME, "'\"")
+
+
+def test_every_tag_and_run_kind_is_documented():
+    """docs/reference/runs.md lists what a run records; a tag added to the contract is added there too."""
+    doc = (PACKAGE.parent / "docs" / "reference" / "runs.md").read_text()
+    missing = [name for name in sorted(tags.NAMES | tags.PREFIXES) if f"`{name}" not in doc]
+    missing += [f"run kind {kind}" for kind in tags.RunKind if str(kind) not in doc]
+    assert not missing, f"add to docs/reference/runs.md (## Tags): {missing}"
