@@ -179,7 +179,7 @@ def index_page(groups: list[str]) -> str:
         [
             "# Config reference",
             "",
-            "Generated from the typed run schemas (`vdr_exp/config/schema.py` and each entry point's own) and the YAML in `conf/` and `sweeps/` on every "
+            "Generated from the typed run schemas (`vdr_exp/config/schema.py` with `schema_inputs.py`, and each entry point's own) and the YAML in `conf/` and `sweeps/` on every "
             "docs build, so it lists exactly what the code accepts. `group=option` picks a file of a group; "
             "`group.key=value` changes one value; a misspelled key, a wrong type or an out-of-range value is refused "
             "before anything loads.",
