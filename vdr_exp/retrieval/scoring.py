@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,100 @@ def _encode_documents(
     return embeddings
 
 
+def _widths(full: int, dims: list[int] | None, multi_vector: bool) -> list[int]:
+    """The widths to score, widest first. Checked before encoding: a bad override should not cost a full
+    corpus encode. Multi-vector models are scored at full width only (truncated tokens are not what they trained)."""
+    widths = [full] if multi_vector else sorted({full, *(dims or [])}, reverse=True)
+    too_wide = [w for w in widths if w > full]
+    if too_wide:
+        raise ConfigError(f"eval.dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
+    return widths
+
+
+def _metered(model: SentenceTransformer, speed: dict[str, float], kind: str, count: int, encode: Callable):
+    """``encode`` as a thunk that also records its speed (items/s, TFLOP/s, MFU, peak memory) into ``speed``:
+    the cache calls it only on a miss, so what is measured is what was really encoded."""
+
+    def run():
+        throughput.reset_peak_memory(model.device)
+        with throughput.Stopwatch(model.device) as watch, throughput.FlopMeter(model) as meter:
+            value = encode()
+        speed.update(
+            throughput.rates(
+                f"encode_{kind}",
+                seconds=watch.seconds,
+                flops=meter.flops,
+                device=model.device,
+                items=(f"encode_{kind}", count),
+            )  # fmt: skip
+        )
+        return value
+
+    return run
+
+
+def _encode(
+    model: SentenceTransformer,
+    protocol: RetrievalProtocol,
+    query_ids: list[str],
+    doc_ids: list[str],
+    *,
+    batch_size: int,
+    late_interaction: bool,
+    cache: EmbeddingCache | None,
+    model_key: str,
+    pipeline: page_encoding.PipelineSettings | None,
+) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor | list[torch.Tensor], dict[str, float]]:
+    """Queries and pages once, at full width, on the CPU (from the embedding cache where it has them), and the
+    encoding speed: every width is then a truncation of these, so no width costs another encode."""
+    options = {"batch_size": batch_size, "show_progress_bar": False}
+    if not late_interaction:  # multi-vector encoders return per-token matrices of varying length: a list already
+        options["convert_to_tensor"] = True
+    queries = [protocol.queries[i] for i in query_ids]
+    docs = [protocol.corpus[i] for i in doc_ids]
+    speed: dict[str, float] = {}
+    encode_q = _metered(model, speed, "queries", len(queries), lambda: model.encode_query(queries, **options))
+    timing = page_encoding.EncodeTiming()
+    settings = pipeline or page_encoding.PipelineSettings()
+    encode_d = _metered(
+        model,
+        speed,
+        "pages",
+        len(docs),
+        lambda: _encode_documents(model, docs, doc_ids, options, settings, timing, late_interaction),
+    )
+    if cache is not None and not late_interaction:
+        q = cache.get_or_encode(model_key, "query", queries, encode_q).cpu()
+        d = cache.get_or_encode(model_key, "document", docs, encode_d).cpu()
+    else:
+        q, d = encode_q(), encode_d()
+        q = q.cpu() if isinstance(q, torch.Tensor) else q  # pages come back on the CPU from the pipeline
+    if timing.pages:
+        speed.update({"encode_wait_s": timing.wait_s, "encode_forward_s": timing.forward_s})
+    return q, d, speed
+
+
+def _rank_widths(
+    model: SentenceTransformer,
+    protocol: RetrievalProtocol,
+    embeddings: tuple,
+    widths: list[int],
+    ids: tuple[list[str], list[str]],
+    top_k: int,
+) -> tuple[list[dict], pd.DataFrame, pd.DataFrame]:
+    """Each width's mean metrics (the Matryoshka rows); the full width's per-query table and rankings, which
+    are what the run reports (``widths[0]`` is the full width)."""
+    (q, d), (query_ids, doc_ids) = embeddings, ids
+    dim_rows, per_query, rankings = [], None, None
+    for width in widths:
+        ranked, scores = _rank_at_width(model, q, d, width, doc_ids, top_k)
+        table = query_table(protocol, {qid: [doc_ids[j] for j in ranked[qi]] for qi, qid in enumerate(query_ids)})
+        dim_rows.append({"dim": width, **{m: float(table[m].mean()) for m in DIM_METRICS}})
+        if width == widths[0]:
+            per_query, rankings = table, _rankings_frame(query_ids, doc_ids, ranked, scores)
+    return dim_rows, per_query, rankings
+
+
 def evaluate(
     model: SentenceTransformer,
     protocol: RetrievalProtocol,
@@ -113,62 +208,22 @@ def evaluate(
     waited for them and the time it forwarded are in ``throughput`` (``encode_wait_s``, ``encode_forward_s``).
     """
     full = int(model.get_embedding_dimension())
-    multi_vector = late_interaction
-    widths = [full] if multi_vector else sorted({full, *(dims or [])}, reverse=True)
-    too_wide = [w for w in widths if w > full]
-    if too_wide:  # checked before encoding: a bad override should not cost a full corpus encode
-        raise ConfigError(f"eval.dims {too_wide} exceed the embedding width {full}; use widths up to {full}.")
+    widths = _widths(full, dims, late_interaction)
     started = time.perf_counter()
     query_ids = [qid for qid in protocol.queries if protocol.qrels.get(qid)]
     doc_ids = list(protocol.corpus)
-    options = {"batch_size": batch_size, "show_progress_bar": False}
-    if not multi_vector:  # multi-vector encoders return per-token matrices of varying length: a list already
-        options["convert_to_tensor"] = True
-    queries = [protocol.queries[i] for i in query_ids]
-    docs = [protocol.corpus[i] for i in doc_ids]
-    speed: dict[str, float] = {}
-
-    def timed(kind: str, count: int, encode):  # noqa: ANN001 - a thunk in, its value out
-        def run():
-            throughput.reset_peak_memory(model.device)
-            with throughput.Stopwatch(model.device) as watch, throughput.FlopMeter(model) as meter:
-                value = encode()
-            speed.update(
-                throughput.rates(
-                    f"encode_{kind}",
-                    seconds=watch.seconds,
-                    flops=meter.flops,
-                    device=model.device,
-                    items=(f"encode_{kind}", count),
-                )  # fmt: skip
-            )
-            return value
-
-        return run
-
-    encode_q = timed("queries", len(queries), lambda: model.encode_query(queries, **options))
-    timing = page_encoding.EncodeTiming()
-    settings = pipeline or page_encoding.PipelineSettings()
-    encode_d = timed(
-        "pages", len(docs), lambda: _encode_documents(model, docs, doc_ids, options, settings, timing, multi_vector)
+    q, d, speed = _encode(
+        model,
+        protocol,
+        query_ids,
+        doc_ids,
+        batch_size=batch_size,
+        late_interaction=late_interaction,
+        cache=cache,
+        model_key=model_key,
+        pipeline=pipeline,
     )
-    if cache is not None and not multi_vector:
-        q = cache.get_or_encode(model_key, "query", queries, encode_q).cpu()
-        d = cache.get_or_encode(model_key, "document", docs, encode_d).cpu()
-    else:
-        q, d = encode_q(), encode_d()
-        q = q.cpu() if isinstance(q, torch.Tensor) else q  # pages come back on the CPU from the pipeline
-    if timing.pages:
-        speed.update({"encode_wait_s": timing.wait_s, "encode_forward_s": timing.forward_s})
-
-    dim_rows, per_query, rankings = [], None, None
-    for width in widths:
-        ranked, scores = _rank_at_width(model, q, d, width, doc_ids, top_k)
-        table = query_table(protocol, {qid: [doc_ids[j] for j in ranked[qi]] for qi, qid in enumerate(query_ids)})
-        dim_rows.append({"dim": width, **{m: float(table[m].mean()) for m in DIM_METRICS}})
-        if width == full:
-            per_query, rankings = table, _rankings_frame(query_ids, doc_ids, ranked, scores)
-
+    dim_rows, per_query, rankings = _rank_widths(model, protocol, (q, d), widths, (query_ids, doc_ids), top_k)
     metrics = {m: float(per_query[m].mean()) for m in HEADLINE}
     qrels = {qid: protocol.qrels[qid] for qid in query_ids}
     elapsed = time.perf_counter() - started
