@@ -18,12 +18,12 @@ def _job():
     # Imported once the config is valid, so --help and config errors never load torch.
     from vdr_exp.jobs.evaluate import run_evaluation
 
-    def evaluation_or_suite(cfg, composed: DictConfig, job) -> dict[str, float]:  # noqa: ANN001 - typed in the jobs
-        if cfg.benchmark.active:  # a suite of MTEB tasks instead of one dataset
+    def evaluation_or_suite(spec) -> dict[str, float]:  # noqa: ANN001 - a JobSpec, typed in the jobs
+        if spec.cfg.benchmark.active:  # a suite of MTEB tasks instead of one dataset
             from vdr_exp.suites import runner  # mteb is imported only for suites
 
-            return runner.run_suite(cfg, composed, job)
-        return run_evaluation(cfg, composed, job)
+            return runner.run_suite(spec)
+        return run_evaluation(spec)
 
     return evaluation_or_suite
 

@@ -17,6 +17,7 @@ register()
 
 
 def _job():
+    # Imported once the config is valid, so --help and config errors never load torch.
     from vdr_exp.generation.job import run_generation
 
     return run_generation

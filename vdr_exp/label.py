@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def serve(cfg: LabelRunConfig) -> None:
+    # The web app, the page index and the model load only to serve: --help and config errors stay instant.
     import uvicorn
 
     from vdr_exp.labelling.app import build_app

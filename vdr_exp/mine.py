@@ -15,6 +15,7 @@ register_configs()
 
 
 def _job():
+    # Imported once the config is valid, so --help and config errors never load torch.
     from vdr_exp.jobs.mine import run_mining
 
     return run_mining

@@ -15,9 +15,10 @@ register_configs()
 
 
 def _job():
-    from vdr_exp.jobs.train import is_main_process, run_training, run_training_worker
+    # Imported once the config is valid, so --help and config errors never load torch.
+    from vdr_exp.jobs.train import run_training
 
-    return run_training if is_main_process() else run_training_worker
+    return run_training
 
 
 # The configs ship inside the package (conf/ in a checkout), so this works from any directory.

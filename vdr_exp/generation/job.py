@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from vdr_exp.data import dataset_folder
@@ -17,7 +17,7 @@ from vdr_exp.generation import mining, vlm
 from vdr_exp.generation.config import GenerateRunConfig
 from vdr_exp.jobs import steps
 from vdr_exp.labelling.pages import PageIndex, index_folder
-from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.runs.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 SUMMARY = "generation.json"
@@ -124,18 +124,19 @@ def page_texts(index: PageIndex, page_ids: list[str]) -> dict[str, str]:
     return texts
 
 
-def run_generation(cfg: GenerateRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
+def run_generation(spec: JobSpec[GenerateRunConfig]) -> dict[str, float]:
+    cfg = spec.cfg
     out = target(cfg)
-    with steps.start_run(cfg, composed, job):
-        steps.log_config(composed, job.out_dir)
+    with steps.start_run(spec):
+        steps.log_config(spec)
         steps.prepare_fixtures(cfg)
-        cfg.generator.path = generator_path(cfg)
+        cfg = dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, path=generator_path(cfg)))
         index = index_folder(Path(cfg.dataset.path).expanduser(), cfg.dataset.dpi, Path(cfg.dataset.page_cache))
         page_ids = list(index.refs)[: cfg.generate.max_pages]
         raw = generate_raw(cfg, index, page_ids, out / RAW)
         candidates = require_some(candidates_from(raw, cfg.generate.per_style), cfg.generator.name, out / RAW)
         pair_filter.check_text(candidates, page_texts(index, page_ids), cfg.generate.filter)
-        model = steps.load_model(cfg).model
+        model = steps.load_model(spec).model
         corpus = mining.corpus_protocol(index)
         pages = mining.encode_pages(model, corpus, cfg.mine.batch_size)
         queries = mining.encode_queries(model, [c.query or " " for c in candidates], cfg.mine.batch_size)

@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import logging
 
-from omegaconf import DictConfig
-
 from vdr_exp import data
 from vdr_exp.config import EvaluateRunConfig
 from vdr_exp.jobs import steps
-from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.runs.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 
 
-def run_evaluation(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
-    with steps.start_run(cfg, composed, job):
-        steps.log_config(composed, job.out_dir)
+def run_evaluation(spec: JobSpec[EvaluateRunConfig]) -> dict[str, float]:
+    cfg, job = spec.cfg, spec.context
+    with steps.start_run(spec):
+        steps.log_config(spec)
         steps.prepare_fixtures(cfg)
-        loaded = steps.load_model(cfg)
+        loaded = steps.load_model(spec)
         protocol = data.load_eval_protocol(cfg.dataset)
         steps.log_dataset(cfg, protocol=protocol)
         result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=steps.embedding_cache_for(cfg))

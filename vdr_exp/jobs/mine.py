@@ -10,7 +10,6 @@ from pathlib import Path
 
 import mlflow
 import torch
-from omegaconf import DictConfig
 
 from vdr_exp import data
 from vdr_exp.config import MineRunConfig
@@ -18,7 +17,7 @@ from vdr_exp.data import dataset_folder, negatives
 from vdr_exp.errors import ConfigError, InputError
 from vdr_exp.jobs import steps
 from vdr_exp.modeling import page_encoding
-from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.tags import MINED_DATASET
 
 log = logging.getLogger(__name__)
@@ -46,17 +45,19 @@ def mine_target(cfg: MineRunConfig) -> Path:
     return out
 
 
-def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
+def run_mining(spec: JobSpec[MineRunConfig]) -> dict[str, float]:
     """Mine negatives for the train and eval queries of the split; write them as one dataset folder."""
+    cfg = spec.cfg
     m = cfg.mine
     settings = negatives.MiningSettings(
         num_negatives=m.num_negatives, range_min=m.range_min, max_score_ratio=m.max_score_ratio, batch_size=m.batch_size
     )
     out = mine_target(cfg)  # checked before anything loads: a wrong folder costs nothing
-    with steps.start_run(cfg, composed, job):
-        steps.log_config(composed, job.out_dir)
+    with steps.start_run(spec):
+        steps.log_config(spec)
         steps.prepare_fixtures(cfg)
-        model = steps.load_model(cfg).model
+        loaded = steps.load_model(spec)
+        model = loaded.model
         train, held_out = data.split_protocols(cfg.dataset)
         pages, page_ids = list(train.corpus.values()), list(train.corpus)  # both sides share the full corpus
         embedded, timing = page_encoding.encode_pages(
@@ -77,7 +78,7 @@ def run_mining(cfg: MineRunConfig, composed: DictConfig, job: JobContext) -> dic
                 "mine.max_score_ratio, or lower dataset.eval_fraction so training keeps some queries."
             )
         summary = {
-            "model": cfg.model.path,
+            "model": loaded.config.path,
             "source": cfg.dataset.path,
             "settings": dataclasses.asdict(settings),
             "splits": {

@@ -5,6 +5,7 @@ Retrieval returns data (:mod:`vdr_exp.retrieval`); these steps are where it meet
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -12,16 +13,17 @@ from typing import TYPE_CHECKING
 
 import mlflow
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from vdr_exp import data
-from vdr_exp.config import EvaluateRunConfig, TrainRunConfig, flatten
+from vdr_exp.config import EvaluateRunConfig, ModelConfig, TrainRunConfig, flatten
 from vdr_exp.data import content
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.modeling import models, page_encoding, throughput
 from vdr_exp.retrieval import embedding_cache, mteb_results, reranking, scoring
 from vdr_exp.runs import run_refs, seeds, tracking
+from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.runtime import redact
 from vdr_exp.runtime.job_context import JobContext, override_key
 from vdr_exp.tags import (
@@ -97,21 +99,19 @@ def _tags(cfg: EvaluateRunConfig, job: JobContext, cwd: Path) -> dict[str, str]:
     return tags
 
 
-def _resolved_tree(composed: DictConfig) -> dict:
-    return redact.recorded_tree(composed)  # ${oc.env:...} as written, secrets masked
-
-
-def _write_config(composed: DictConfig, overrides: list[str], out_dir: Path) -> None:
+def _write_config(spec: JobSpec) -> None:
+    out_dir = spec.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(_resolved_tree(composed))))
-    (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(redact.redact_overrides(overrides))))
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(spec.recorded)))
+    overrides = redact.redact_overrides(spec.context.overrides)
+    (out_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))
 
 
-def start_run(cfg: EvaluateRunConfig, composed: DictConfig, job: JobContext, resume_run_id: str | None = None):
+def start_run(spec: JobSpec, resume_run_id: str | None = None):
     """The job's MLflow run (a context manager), with its config written to the job folder first."""
-    _apply_model_ref(cfg, composed)
-    _write_config(composed, job.overrides, job.out_dir)
-    tags = {**_tags(cfg, job, Path.cwd()), **seeds.seed_tags(cfg, composed)}
+    cfg, job = spec.cfg, spec.context
+    _write_config(spec)
+    tags = {**_tags(cfg, job, Path.cwd()), **seeds.seed_tags(cfg, spec.values)}
     return tracking.tracked_run(
         cfg.tracking, cfg.run_name or run_name(cfg, job), tags, job.parent_run_id, resume_run_id
     )
@@ -125,56 +125,36 @@ def run_name(cfg: EvaluateRunConfig, job: JobContext) -> str:
     return " ".join([cfg.model.name, *varied, *([f"seed={seed}"] if seed else []), f"({cfg.run_kind})"])
 
 
-def log_config(composed: DictConfig, out_dir: Path, *, resumed: bool = False) -> None:
+def log_config(spec: JobSpec, *, resumed: bool = False) -> None:
     if not resumed:  # a resumed run keeps its params (MLflow params are write-once; the config is the same)
-        tracking.log_params(flatten(_resolved_tree(composed)))
-    mlflow.log_artifact(str(out_dir / "config.yaml"))
-    mlflow.log_artifact(str(out_dir / "overrides.yaml"))
+        tracking.log_params(flatten(spec.recorded))
+    mlflow.log_artifact(str(spec.out_dir / "config.yaml"))
+    mlflow.log_artifact(str(spec.out_dir / "overrides.yaml"))
 
 
-def _apply_model_ref(cfg: EvaluateRunConfig, composed: DictConfig) -> None:
-    """Before the run opens, a model named by its training run takes that run's label, dtype and attention (in
-    the typed config and in the composed one the run logs), and the reference is pinned to that run."""
-    if cfg.model.from_run is None:
-        return
-    resolved = run_refs.resolve(cfg.model.from_run, tracking.client_for(cfg.tracking), cfg.tracking.experiment_name)
-    run_refs.apply(cfg.model, resolved)
-    cfg.model.from_run.run_id = resolved.run_id
-    for key in (
-        "name",
-        "dtype",
-        "attn_implementation",
-        "kind",
-        "module_stack",
-        "trust_remote_code",
-        "use_pixel_budget",
-    ):
-        OmegaConf.update(composed, f"model.{key}", getattr(cfg.model, key))
-    OmegaConf.update(composed, "model.router", None)
-    OmegaConf.update(composed, "model.from_run.run_id", resolved.run_id)
+def model_config(spec: JobSpec) -> ModelConfig:
+    """The model section to load: a model named by its training run gets that run's logged model, downloaded
+    through the tracking server once (or the folder it saved to), as its path."""
+    cfg = spec.cfg
+    if spec.model_ref is None:
+        return cfg.model
+    return dataclasses.replace(cfg.model, path=run_refs.local_path(spec.model_ref, cfg.tracking))
 
 
-def _resolve_model_path(cfg: EvaluateRunConfig) -> None:
-    """A model named by its training run: that run's logged model, downloaded through the tracking server."""
-    if cfg.model.from_run is None:
-        return
-    resolved = run_refs.resolve(cfg.model.from_run, tracking.client_for(cfg.tracking), cfg.tracking.experiment_name)
-    cfg.model.path = run_refs.local_path(resolved, cfg.tracking)
-    source = f"models:/{resolved.logged_model_id}" if resolved.logged_model_id else cfg.model.path
-    mlflow.set_tags({MODEL_ID: source, SOURCE_RUN_ID: resolved.run_id})
-    log.info("model %s: %s (trained by run %s)", cfg.model.name, source, resolved.run_id)
-
-
-def load_model(cfg: EvaluateRunConfig) -> models.LoadedModel:
-    _resolve_model_path(cfg)
-    loaded = models.load_model(cfg.model, cfg.pixels)
-    mlflow.set_tags(
-        {
-            ATTN_IMPLEMENTATION: loaded.attn_implementation,
-            PARAM_COUNT: str(loaded.parameters),
-            EMBEDDING_DIM: str(loaded.embedding_dim),
-        }
-    )
+def load_model(spec: JobSpec) -> models.LoadedModel:
+    cfg = spec.cfg
+    loaded = models.load_model(model_config(spec), cfg.pixels)
+    tags = {
+        ATTN_IMPLEMENTATION: loaded.attn_implementation,
+        PARAM_COUNT: str(loaded.parameters),
+        EMBEDDING_DIM: str(loaded.embedding_dim),
+    }
+    if spec.model_ref is not None:
+        ref = spec.model_ref
+        source = f"models:/{ref.logged_model_id}" if ref.logged_model_id else loaded.config.path
+        tags.update({MODEL_ID: source, SOURCE_RUN_ID: ref.run_id})
+        log.info("model %s: %s (trained by run %s)", cfg.model.name, source, ref.run_id)
+    mlflow.set_tags(tags)
     mlflow.log_metric("param_count", loaded.parameters)
     return loaded
 
@@ -233,7 +213,7 @@ def cache_key(cfg: EvaluateRunConfig, loaded: models.LoadedModel) -> str:
     budget = f"{cfg.pixels.min_pixels}-{cfg.pixels.max_pixels}" if cfg.model.use_pixel_budget else "own"
     settings = f"{budget}|{cfg.model.dtype}|{cfg.model.processor_kwargs}|{cfg.model.truncate_dim}"
     # Tokenizer, chat template, processor and module configs change embeddings without touching weights.
-    files = [content.small_files_digest(p) for _, p in loaded.family.local_paths(cfg.model)]
+    files = [content.small_files_digest(p) for _, p in loaded.family.local_paths(loaded.config)]
     return embedding_cache.model_fingerprint(loaded.model, f"{settings}|{files}")
 
 

@@ -1,48 +1,35 @@
 """The training job, the recipe end to end: evaluate the base model, finetune, evaluate the result, save it.
 
 Linear on purpose, like Sentence Transformers' own training examples: each step reads top to bottom.
-Under torchrun or ``accelerate launch`` every process runs this module; rank 0 records (:func:`run_training`),
-the other ranks train in step without a run (:func:`run_training_worker`).
+Under torchrun or ``accelerate launch`` every process runs this module and builds the same training
+(:func:`load_training`, :func:`build_trainer`); rank 0 records, the other ranks train in step without a run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
 import torch
-from omegaconf import DictConfig
 
 from vdr_exp import data
 from vdr_exp.config import TrainerConfig, TrainingPrompts, TrainRunConfig
 from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
-from vdr_exp.errors import ConfigError
 from vdr_exp.jobs import steps
+from vdr_exp.jobs.resume import ResumePoint, requeued_resume_point, resume_point
 from vdr_exp.modeling import losses, models, page_encoding
-from vdr_exp.modeling.families import Family
 from vdr_exp.retrieval import reranking
-from vdr_exp.runs import logged_models, preemption, step_metrics, tracking
+from vdr_exp.runs import logged_models, step_metrics
+from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.runtime import console
-from vdr_exp.runtime.job_context import JobContext
-from vdr_exp.tags import (
-    ADAPTER_DIR,
-    CONFIG_FINGERPRINT,
-    HYDRA_OVERRIDES,
-    MODEL_DIR,
-    PREEMPTED,
-    RERANKER_DIR,
-    RESUMED_FROM,
-    RUN_DIR,
-    RUN_KIND,
-    RunKind,
-)
+from vdr_exp.tags import ADAPTER_DIR, MODEL_DIR, PREEMPTED, RERANKER_DIR, RESUMED_FROM
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -94,81 +81,33 @@ def dataloader_args(trainer: TrainerConfig) -> dict:
     return {"dataloader_num_workers": workers}
 
 
-@dataclasses.dataclass(frozen=True)
-class ResumePoint:
-    run_id: str
-    out_dir: Path
-    checkpoint: Path
-    has_base: bool
+@dataclasses.dataclass
+class Training:
+    """What a training is made of, the same on every rank: model, rows, protocol, loss."""
+
+    loaded: models.LoadedModel
+    train_rows: Dataset
+    protocol: RetrievalProtocol
+    loss: nn.Module
 
 
-def resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint:
-    """Where an interrupted training run stopped: its folder and last checkpoint; checked to be the same job."""
-    client = tracking.client_for(cfg.tracking)
-    try:
-        earlier = client.get_run(cfg.resume)
-    except Exception:  # noqa: BLE001 - any lookup failure means the id is not usable here
-        raise ConfigError(
-            f"resume={cfg.resume!r} is not a run in this MLflow store; copy the run id from the UI."
-        ) from None
-    tags = earlier.data.tags
-    if tags.get(RUN_KIND) != RunKind.train or earlier.info.status == "FINISHED":
-        raise ConfigError(
-            f"resume={cfg.resume!r} is a {earlier.info.status} {tags.get(RUN_KIND)} run; resume an interrupted training run."
-        )
-    if tags.get(CONFIG_FINGERPRINT) not in (None, job.fingerprint):
-        raise ConfigError(
-            f"resume={cfg.resume!r} was started with another config ({tags.get(HYDRA_OVERRIDES)}); "
-            "resume with the same overrides."
-        )
-    out_dir = Path(tags[RUN_DIR])
-    checkpoint = last_complete_checkpoint(out_dir / "checkpoints")
-    if checkpoint is None:
-        raise ConfigError(
-            f"run {cfg.resume} saved no complete checkpoint in {out_dir / 'checkpoints'}; nothing to resume from "
-            "(trainer.save_strategy=steps saves them)."
-        )
-    return ResumePoint(earlier.info.run_id, out_dir, checkpoint, "base_ndcg_at_10" in earlier.data.metrics)
+def load_training(spec: JobSpec[TrainRunConfig], load: Callable[[JobSpec], models.LoadedModel]) -> Training:
+    """Model, data and loss, built by one function for every rank (rank 0 loads through :func:`steps.load_model`,
+    which also tags the run; the others load the same config without a run)."""
+    cfg = spec.cfg
+    steps.prepare_fixtures(cfg)
+    loaded = load(spec)
+    train_rows, protocol = data.load_train_and_eval(cfg.dataset)
+    return Training(loaded, train_rows, protocol, losses.build_loss(loaded.model, cfg.loss, loaded.family))
 
 
-def last_complete_checkpoint(folder: Path) -> Path | None:
-    """The newest checkpoint the trainer finished writing; newer ones cut short by a kill are skipped."""
-    checkpoints = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()]
-    complete = sorted(filter(_is_complete, checkpoints), key=lambda p: int(p.name.rsplit("-", 1)[1]))
-    if len(complete) < len(checkpoints):
-        log.warning("skipping %d incomplete checkpoint(s) (killed while saving)", len(checkpoints) - len(complete))
-    return complete[-1] if complete else None
-
-
-def _is_complete(checkpoint: Path) -> bool:
-    """A checkpoint the trainer finished writing: its state file parses and names this step, and the model,
-    optimizer and scheduler states are there (a kill while saving leaves some of them missing or cut short)."""
-    try:
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    needed = ("optimizer.pt", "scheduler.pt")
-    has_weights = any(checkpoint.rglob("*.safetensors")) or any(checkpoint.rglob("pytorch_model*.bin"))
-    return (
-        state.get("global_step") == int(checkpoint.name.rsplit("-", 1)[1])
-        and has_weights
-        and all((checkpoint / name).is_file() and (checkpoint / name).stat().st_size > 0 for name in needed)
-    )
-
-
-def _trainer(
-    cfg: TrainRunConfig,
-    model: SentenceTransformer,
-    *,
-    family: Family,
-    train_rows: Dataset,
-    protocol: RetrievalProtocol,
-    loss: nn.Module,
-    out_dir: Path,
-    callbacks: list,
-):
-    """The library's trainer for the model's family, with its IR evaluator giving eval_ndcg_at_10 by step."""
-    classes = family.training_classes()
+def build_trainer(cfg: TrainRunConfig, parts: Training, out_dir: Path, callbacks: list):
+    """LoRA adapters (when configured) and the library's trainer for the model's family, with its IR evaluator
+    giving eval_ndcg_at_10 by step; every rank builds it here, so all take part in the same collectives."""
+    if cfg.model.lora is not None:
+        models.apply_lora(parts.loaded.model, cfg.model.lora)
+    classes = parts.loaded.family.training_classes()
+    protocol = parts.protocol
     step_evaluator = classes.evaluator(
         protocol.queries,
         # The library's evaluator encodes PIL images (decoded here, all at once): keep step evaluations small.
@@ -179,10 +118,10 @@ def _trainer(
         write_csv=False,
     )
     trainer = classes.trainer(
-        model=model,
-        args=training_args(cfg, model, out_dir, classes.arguments),
-        train_dataset=train_rows,
-        loss=loss,
+        model=parts.loaded.model,
+        args=training_args(cfg, parts.loaded.model, out_dir, classes.arguments),
+        train_dataset=parts.train_rows,
+        loss=parts.loss,
         evaluator=step_evaluator,
         callbacks=callbacks,
     )
@@ -194,28 +133,13 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def run_training_worker(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
-    """A non-zero rank of a multi-process training. It builds the same model, data, loss and trainer (step
-    evaluation included, so every rank takes part in the same collective operations) and trains in step
-    with rank 0 under DDP; it opens no MLflow run and writes no results: rank 0 does all of that."""
-    steps.prepare_fixtures(cfg)
-    loaded = models.load_model(cfg.model, cfg.pixels)
-    if cfg.model.lora is not None:
-        models.apply_lora(loaded.model, cfg.model.lora)
-    train_rows, protocol = data.load_train_and_eval(cfg.dataset)
-    loss = losses.build_loss(loaded.model, cfg.loss, loaded.family)
-    scratch = job.out_dir / f"rank{os.environ.get('RANK', '?')}"
-    trainer = _trainer(
-        cfg,
-        loaded.model,
-        family=loaded.family,
-        train_rows=train_rows,
-        protocol=protocol,
-        loss=loss,
-        out_dir=scratch,
-        callbacks=[],
-    )
-    trainer.train()
+def _train_in_step(spec: JobSpec[TrainRunConfig]) -> dict[str, float]:
+    """A non-zero rank of a multi-process training: the same model, data, loss and trainer as rank 0 (a model
+    named by its training run included), trained in step under DDP; no MLflow run, no results: rank 0 records."""
+    cfg = spec.cfg
+    parts = load_training(spec, lambda job: models.load_model(steps.model_config(job), job.cfg.pixels))
+    scratch = spec.out_dir / f"rank{os.environ.get('RANK', '?')}"
+    build_trainer(cfg, parts, scratch, callbacks=[]).train()
     return {}
 
 
@@ -236,87 +160,66 @@ def _save(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path) -> str
     return None
 
 
-def _requeued_resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint | None:
-    """After a SLURM requeue: the preempted run to continue, if it saved a checkpoint (else a fresh start)."""
-    earlier = preemption.requeued_run(cfg.tracking, job.fingerprint)
-    if earlier is None:
-        return None
-    try:
-        return resume_point(dataclasses.replace(cfg, resume=earlier), job)
-    except ConfigError as error:
-        log.warning("requeued job: not resuming run %s (%s); starting a new run", earlier, error)
-        return None
-
-
-def run_training(cfg: TrainRunConfig, composed: DictConfig, job: JobContext) -> dict[str, float]:
-    resume = resume_point(cfg, job) if cfg.resume else _requeued_resume_point(cfg, job)
+def run_training(spec: JobSpec[TrainRunConfig]) -> dict[str, float]:
+    """The recipe on rank 0 (the only rank under a single process); other ranks train in step without a run."""
+    if not is_main_process():
+        return _train_in_step(spec)
+    cfg = spec.cfg
+    resume = resume_point(cfg, spec.context) if cfg.resume else requeued_resume_point(cfg, spec.context)
     if resume is not None:  # continue in the interrupted run's folder and MLflow run
-        job = dataclasses.replace(job, out_dir=resume.out_dir)
+        spec = spec.with_context(out_dir=resume.out_dir)
         log.info("resuming run %s from %s", resume.run_id, resume.checkpoint)
-    out_dir = job.out_dir
-    with steps.start_run(cfg, composed, job, resume.run_id if resume else None):
-        steps.log_config(composed, out_dir, resumed=resume is not None)
+    with steps.start_run(spec, resume.run_id if resume else None):
+        steps.log_config(spec, resumed=resume is not None)
         if resume is not None:
             mlflow.set_tag(RESUMED_FROM, str(resume.checkpoint))
-        steps.prepare_fixtures(cfg)
-        loaded = steps.load_model(cfg)
-        model = loaded.model
-        train_rows, protocol = data.load_train_and_eval(cfg.dataset)
+        parts = load_training(spec, steps.load_model)
         if resume is None:  # a resumed run logged its inputs already
-            steps.log_dataset(cfg, protocol=protocol, train_rows=train_rows)
-        loss = losses.build_loss(model, cfg.loss, loaded.family)
+            steps.log_dataset(cfg, protocol=parts.protocol, train_rows=parts.train_rows)
         dims = cfg.eval.dims or cfg.loss.matryoshka_dims
         cache = steps.embedding_cache_for(cfg)
-
         # 1. The model as it comes, on the same protocol the final model will face (once per run).
         if resume is None or not resume.has_base:
-            base = steps.evaluate(cfg, loaded, protocol, dims=dims, cache=cache, prefix="base_")
-            steps.log_evaluation(base, cfg, protocol.name, out_dir / "base", prefix="base_")
+            base = steps.evaluate(cfg, parts.loaded, parts.protocol, dims=dims, cache=cache, prefix="base_")
+            steps.log_evaluation(base, cfg, parts.protocol.name, spec.out_dir / "base", prefix="base_")
             log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
-
         # 2. Train (all weights, or LoRA adapters only), with the library's IR evaluator along the way.
-        if cfg.model.lora is not None:
-            models.apply_lora(model, cfg.model.lora)
-        mlflow.log_metric("trainable_params", models.trainable_parameters(model))
-        guard = step_metrics.DivergenceGuard()
-        preempted = step_metrics.CheckpointOnPreemption()
-        trainer = _trainer(
-            cfg,
-            model,
-            family=loaded.family,
-            train_rows=train_rows,
-            protocol=protocol,
-            loss=loss,
-            out_dir=out_dir,
-            callbacks=[
-                step_metrics.StepMetricsCallback(),
-                guard,
-                step_metrics.StopOnInterrupt(),
-                step_metrics.TrainingThroughput(),
-                preempted,
-            ],
-        )
-        try:
-            trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
-        finally:
-            preempted.restore_handlers()  # also when training raised: SIGTERM must not stay swallowed
-        if preempted.signum is not None:
-            mlflow.set_tag(PREEMPTED, f"step {preempted.step}")
-        preempted.raise_if_preempted()
-        guard.raise_if_diverged()
-        model_id = _save(cfg, model, out_dir)
-
+        model_id = _train(cfg, parts, spec.out_dir, resume)
         # 3. The final model, every metric and artifact (metrics linked to the logged model, if any).
-        final = steps.evaluate(cfg, loaded, protocol, dims=dims, cache=cache)
+        final = steps.evaluate(cfg, parts.loaded, parts.protocol, dims=dims, cache=cache)
         with mlflow.set_active_model(model_id=model_id) if model_id else contextlib.nullcontext():
-            steps.log_evaluation(final, cfg, protocol.name, out_dir)
-        steps.log_gallery(final, cfg, protocol, out_dir)
-        log.info("NDCG@10 %.4f after training on %s", final.metrics["ndcg_at_10"], protocol.name)
-
+            steps.log_evaluation(final, cfg, parts.protocol.name, spec.out_dir)
+        steps.log_gallery(final, cfg, parts.protocol, spec.out_dir)
+        log.info("NDCG@10 %.4f after training on %s", final.metrics["ndcg_at_10"], parts.protocol.name)
         # 4. Optionally a reranker on top: trained here on the same rows, then retrieve-then-rerank.
         if cfg.reranker.path is not None:
-            _train_and_rerank(cfg, train_rows, protocol, final, out_dir)
+            _train_and_rerank(cfg, parts.train_rows, parts.protocol, final, spec.out_dir)
         return final.metrics
+
+
+def _train(cfg: TrainRunConfig, parts: Training, out_dir: Path, resume: ResumePoint | None) -> str | None:
+    """Train with the per-step callbacks (metrics, divergence, interrupts, throughput, preemption) and save;
+    returns the logged model's id, if one was logged."""
+    guard = step_metrics.DivergenceGuard()
+    preempted = step_metrics.CheckpointOnPreemption()
+    callbacks = [
+        step_metrics.StepMetricsCallback(),
+        guard,
+        step_metrics.StopOnInterrupt(),
+        step_metrics.TrainingThroughput(),
+        preempted,
+    ]
+    trainer = build_trainer(cfg, parts, out_dir, callbacks)
+    mlflow.log_metric("trainable_params", models.trainable_parameters(parts.loaded.model))
+    try:
+        trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+    finally:
+        preempted.restore_handlers()  # also when training raised: SIGTERM must not stay swallowed
+    if preempted.signum is not None:
+        mlflow.set_tag(PREEMPTED, f"step {preempted.step}")
+    preempted.raise_if_preempted()
+    guard.raise_if_diverged()
+    return _save(cfg, parts.loaded.model, out_dir)
 
 
 def _train_and_rerank(

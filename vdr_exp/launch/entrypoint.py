@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import sys
@@ -14,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import flatten, keys_with
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import completed
+from vdr_exp.runs import completed, job_spec
 from vdr_exp.runtime import console, failures, interrupts, job_context, redact
 from vdr_exp.runtime.job_context import JobContext
 from vdr_exp.tags import CONFIG_FINGERPRINT, HYDRA_JOB_NUM, HYDRA_OVERRIDES, RUN_KIND
@@ -64,7 +63,7 @@ def describe_job(composed: DictConfig, job: JobContext) -> str:
     return "\n".join(lines)
 
 
-Job = Callable[[RunConfig, DictConfig, JobContext], dict[str, float]]
+Job = Callable[[job_spec.JobSpec], dict[str, float]]
 
 
 def quiet_libraries() -> None:
@@ -183,19 +182,17 @@ def run_job(
 
 
 def _run(cfg: RunConfig, composed: DictConfig, context: JobContext, import_job: Callable[[], Job]) -> float | None:
-    """Skip what is done (in a sweep), else run the job; its optimised metric."""
-    fingerprint = completed.config_fingerprint(composed, completed.model_source(cfg), completed.content_keys(cfg))
-    context = dataclasses.replace(context, fingerprint=fingerprint)
-    if context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
-        done = completed.find_finished(cfg.tracking, context.fingerprint, cfg.run_kind)
+    """Skip what is done (in a sweep), else run the job on its spec; its optimised metric."""
+    spec = job_spec.build(cfg, composed, context)  # the model reference resolved here, once
+    if spec.context.parent_run_id and not cfg.force:  # part of a sweep: skip what is already done
+        done = completed.find_finished(cfg.tracking, spec.context.fingerprint, cfg.run_kind)
         if done is not None:
-            completed.record_skip(cfg.tracking, context.parent_run_id, context.job_num, done)
+            completed.record_skip(cfg.tracking, spec.context.parent_run_id, spec.context.job_num, done)
             print(f"skipped: identical config already FINISHED as run {done.info.run_id} (force=true reruns)")
             return done.data.metrics.get(cfg.optimized_metric)
     job = import_job()
     _quiet_datasets()
-    metrics = job(cfg, composed, context)
-    return _optimized(metrics, cfg.optimized_metric)
+    return _optimized(job(spec), cfg.optimized_metric)
 
 
 def _failed(error: BaseException, composed: DictConfig, context: JobContext, *, dry_run: bool) -> None:
@@ -213,7 +210,7 @@ def _failed(error: BaseException, composed: DictConfig, context: JobContext, *, 
     if context.job_num is None or isinstance(error, KeyboardInterrupt):
         raise SystemExit(failures.report(error)) from None
     failures.report(error)  # once; the run's `error` tag and error.txt hold it too
-    job_context.FAILED_JOBS.append(f"job {context.job_num}: {failures.describe(error).message}")
+    job_context.record_failed_job(context, failures.describe(error).message)  # the sweep's end reads it
     return None  # the Optuna sweeper records a trial without a value as failed and goes on
 
 

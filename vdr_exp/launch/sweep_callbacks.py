@@ -30,7 +30,7 @@ from vdr_exp.errors import LeaderboardError, VdrError
 from vdr_exp.launch import seed_sweeper
 from vdr_exp.runs import seeds, server_login, sweep_views, tracking
 from vdr_exp.runtime import redact
-from vdr_exp.runtime.job_context import FAILED_JOBS, PARENT_RUN_ENV, SWEEP_KEYS_ENV, override_key
+from vdr_exp.runtime.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, clear_failed_jobs, failed_jobs, override_key
 from vdr_exp.tags import (
     ALL_SKIPPED,
     ENTRY_POINT,
@@ -83,6 +83,7 @@ class MlflowParentRun(Callback):
         keys = sweep_keys(task_overrides, OmegaConf.select(config, "hydra.sweeper.params"))
         os.environ[SWEEP_KEYS_ENV] = ",".join(keys)
         self.entry_kind = str(config.get("run_kind", "evaluate"))
+        clear_failed_jobs(Path(config.hydra.sweep.dir))
         self._plan_seeds(config)
         if config.get("dry_run"):
             print(f"[dry run] sweep {sweep.name or '(command line)'}: varying {', '.join(keys) or 'nothing'}")
@@ -178,7 +179,7 @@ class MlflowParentRun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         os.environ.pop(SWEEP_KEYS_ENV, None)
         if self.parent_run_id is None:  # a dry run: no runs, but bad configs still fail the command
-            self._exit_if_jobs_failed(list(FAILED_JOBS))
+            self._exit_if_jobs_failed(failed_jobs(Path(config.hydra.sweep.dir)))
             return
         from vdr_exp.reports import leaderboard
 
@@ -201,7 +202,7 @@ class MlflowParentRun(Callback):
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
         self._log_summary()
-        self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
+        self._exit_if_jobs_failed(self._failed_children() or failed_jobs(Path(config.hydra.sweep.dir)))
         self._end("FINISHED")
 
     def _describe(self, result: tuple, base: str | None, config: DictConfig, track: TrackingConfig) -> None:
@@ -239,7 +240,7 @@ class MlflowParentRun(Callback):
             log.warning("no suite leaderboard for this sweep: %s", error)
         print(f"\nIts runs in the MLflow UI (`make ui` serves a local store):\n  {self.view_url}\n", flush=True)
         self._log_summary()
-        self._exit_if_jobs_failed(self._failed_children() or list(FAILED_JOBS))
+        self._exit_if_jobs_failed(self._failed_children() or failed_jobs(Path(config.hydra.sweep.dir)))
         self._end("FINISHED")
 
     def _log_summary(self) -> None:
@@ -277,7 +278,6 @@ class MlflowParentRun(Callback):
         ]
 
     def _exit_if_jobs_failed(self, failures: list[str]) -> None:
-        FAILED_JOBS.clear()
         if not failures:
             return
         message = f"{len(failures)} job(s) of this sweep failed; the others ran. " + " | ".join(failures[:3])

@@ -29,6 +29,7 @@ class LoadedModel:
     attn_implementation: str
     parameters: int
     embedding_dim: int
+    config: ModelConfig  # what it was loaded with (a model named by its training run: the local folder as path)
 
 
 def choose_attention(requested: str) -> str:
@@ -82,7 +83,7 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
             f"model {cfg.path!r} cannot encode images (modalities: {model.modalities}); pick a multimodal model."
         )
     parameters = sum(p.numel() for p in model.parameters())
-    return LoadedModel(model, family, attn, parameters, int(model.get_embedding_dimension()))
+    return LoadedModel(model, family, attn, parameters, int(model.get_embedding_dimension()), cfg)
 
 
 def router_mapping(model: SentenceTransformer, columns: list[str]) -> dict[str, str]:

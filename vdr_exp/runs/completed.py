@@ -8,6 +8,7 @@ jobs with the same fingerprint train and evaluate the same thing on the same byt
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -23,12 +24,15 @@ from vdr_exp.tags import CONFIG_FINGERPRINT, RUN_KIND, SKIPPED_PREFIX
 
 
 def config_fingerprint(
-    composed: DictConfig, model_source: str | None = None, content: dict[str, str | None] | None = None
+    composed: DictConfig | dict, model_source: str | None = None, content: dict[str, str | None] | None = None
 ) -> str:
     """``model_source``: the training run a ``model.from_run`` reference resolves to now, so a newer
     finetuned model is a different job even though the config text is the same. ``content``: what the local
     files the job reads hold now (:func:`content_keys`), so edited data or a retrained model is a new job."""
-    tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+    if isinstance(composed, dict):  # resolved already (JobSpec.values): a copy, left as it was given
+        tree = copy.deepcopy(composed)
+    else:
+        tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
     for key in (*keys_with("volatile"), *keys_with("descriptive")):
         _drop(tree, key)
     tree["_model_source"] = model_source
@@ -105,17 +109,3 @@ def content_keys(cfg: EvaluateRunConfig) -> dict[str, str | None]:
     if commit:
         keys["model.revision"] = commit  # what `main` (or a tag) pointed at when this job ran
     return keys
-
-
-def model_source(cfg: EvaluateRunConfig) -> str | None:
-    """The run id a ``model.from_run`` reference points at right now (None when unset or not resolvable)."""
-    if cfg.model.from_run is None:
-        return None
-    from vdr_exp.errors import ConfigError
-    from vdr_exp.runs import run_refs
-
-    try:
-        client = tracking.client_for(cfg.tracking)
-        return run_refs.resolve(cfg.model.from_run, client, cfg.tracking.experiment_name).run_id
-    except ConfigError:
-        return "unresolved"

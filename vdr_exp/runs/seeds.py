@@ -11,12 +11,11 @@ the runs that differ only by seed), which is what leaderboards aggregate over.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import EvaluateRunConfig, TrainerConfig, TrainRunConfig, keys_with
 from vdr_exp.tags import SEED, SEED_GROUP
@@ -62,7 +61,7 @@ def _group_hash(tree: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def seed_tags(cfg: EvaluateRunConfig, composed: DictConfig) -> dict[str, str]:
+def seed_tags(cfg: EvaluateRunConfig, values: dict[str, Any]) -> dict[str, str]:
     """``seed`` and ``seed_group`` for a training run (always: it has a seed) and for an evaluation of a model
     from a training run that names a seed; nothing for evaluation-only runs (no seed to vary)."""
     if isinstance(cfg, TrainRunConfig):
@@ -71,7 +70,7 @@ def seed_tags(cfg: EvaluateRunConfig, composed: DictConfig) -> dict[str, str]:
         seed = str(cfg.model.from_run.tags[SEED])
     else:
         return {}
-    tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+    tree = copy.deepcopy(values)  # the job's resolved config (JobSpec.values); left as it is
     for key in keys_with("volatile"):
         tree.pop(key, None)
     tree.get("trainer", {}).pop("seed", None)

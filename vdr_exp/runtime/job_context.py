@@ -18,10 +18,10 @@ from omegaconf import OmegaConf
 PARENT_RUN_ENV = "VDR_EXP_PARENT_RUN_ID"
 SWEEP_KEYS_ENV = "VDR_EXP_SWEEP_KEYS"
 
-# Jobs of a multirun in this process that stopped on a config or input error, "job N: message". The sweep
-# goes on with its other jobs and reports these at its end; jobs in other processes are found as FAILED
-# child runs instead (a dry run has no runs, so in-process jobs are counted here).
-FAILED_JOBS: list[str] = []
+# A multirun job that stopped on an error leaves this file in its folder ("job N: message"). The sweep goes on
+# with its other jobs and reports them at its end (:func:`failed_jobs`): a dry run has no MLflow runs to find
+# FAILED, and a file in the sweep's folder reaches the sweep from any launcher's process, unlike a variable.
+FAILED_JOB_FILE = "job_failed.txt"
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,26 @@ def from_hydra() -> JobContext:
         choices={k: str(v) for k, v in hydra.runtime.choices.items() if not k.startswith("hydra/") and v},
         sweep_params=" ".join(o for o in overrides if override_key(o) in sweep_keys) if multirun else "",
     )
+
+
+def record_failed_job(context: JobContext, message: str) -> None:
+    """Leave the job's failure where the end of its sweep finds it (:func:`failed_jobs`)."""
+    context.out_dir.mkdir(parents=True, exist_ok=True)
+    (context.out_dir / FAILED_JOB_FILE).write_text(f"job {context.job_num}: {message}\n")
+
+
+def failed_jobs(sweep_dir: Path) -> list[str]:
+    """The failures the jobs of the sweep in ``sweep_dir`` recorded, in job order."""
+    found = [(path.parent, path.read_text().strip()) for path in Path(sweep_dir).rglob(FAILED_JOB_FILE)]
+    return [text for _, text in sorted(found, key=lambda item: _job_order(item[1]))]
+
+
+def clear_failed_jobs(sweep_dir: Path) -> None:
+    """A sweep started again in the same folder (a fixed ``hydra.sweep.dir``) reports only its own failures."""
+    for path in Path(sweep_dir).rglob(FAILED_JOB_FILE):
+        path.unlink(missing_ok=True)
+
+
+def _job_order(text: str) -> int:
+    number = text.removeprefix("job ").split(":", 1)[0]
+    return int(number) if number.isdigit() else -1

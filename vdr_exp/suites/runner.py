@@ -26,7 +26,7 @@ from vdr_exp.config import EvaluateRunConfig, RerankerConfig
 from vdr_exp.errors import ConfigError, InputError, VdrError
 from vdr_exp.jobs import steps
 from vdr_exp.runs import tracking
-from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.suites import mteb_tasks, report, task_runs
 from vdr_exp.suites.loading import load_task
 from vdr_exp.suites.task_runs import SuiteContext
@@ -107,13 +107,11 @@ def _skip(ctx: SuiteContext, spec: mteb_tasks.TaskSpec, fingerprint: str, outcom
     return True
 
 
-def _run_one(
-    ctx: SuiteContext, spec: mteb_tasks.TaskSpec, local: dict[str, str], composed: object, outcome: Outcome
-) -> None:
+def _run_one(ctx: SuiteContext, spec: mteb_tasks.TaskSpec, local: dict[str, str], outcome: Outcome) -> None:
     multilingual = list(spec.subsets) != ["default"]
     subsets = ctx.cfg.benchmark.subsets if multilingual else None
     try:
-        fingerprint = task_runs.task_fingerprint(ctx.cfg, composed, spec)
+        fingerprint = task_runs.task_fingerprint(ctx, spec)
         if _skip(ctx, spec, fingerprint, outcome):
             return
         task = load_task(spec.name, subsets=subsets, local_path=local.get(spec.name))
@@ -131,14 +129,13 @@ def _run_one(
     log.info("%s: %s %.4f", spec.name, task.main_score, score)
 
 
-def _context(
-    cfg: EvaluateRunConfig, chosen: mteb_tasks.Selection, parent: str, root: str, out_dir: Path
-) -> SuiteContext:
+def _context(job: JobSpec[EvaluateRunConfig], chosen: mteb_tasks.Selection, parent: str, root: str) -> SuiteContext:
     """The models the suite needs, loaded once on the suite run: the embedding model for retrieval tasks, the
     reranker for reranking tasks (and for the retriever + reranker pipeline)."""
-    ctx = SuiteContext(cfg, parent, root, out_dir)
+    cfg = job.cfg
+    ctx = SuiteContext(job, parent, root, job.out_dir)
     if chosen.retrieval:
-        ctx.loaded = steps.load_model(cfg)
+        ctx.loaded = steps.load_model(job)
         ctx.cache = steps.embedding_cache_for(cfg)
         ctx.cache_key = steps.cache_key(cfg, ctx.loaded) if ctx.cache is not None else None  # once per suite
     if cfg.reranker.path is not None and (chosen.reranking or cfg.benchmark.rerank_retrieval):
@@ -148,25 +145,26 @@ def _context(
     return ctx
 
 
-def run_suite(cfg: EvaluateRunConfig, composed: object, job: JobContext) -> dict[str, float]:
+def run_suite(spec: JobSpec[EvaluateRunConfig]) -> dict[str, float]:
     """Every selected task for this model; returns the suite mean of the main scores as ``main_score``."""
+    cfg, job = spec.cfg, spec.context
     chosen = mteb_tasks.suite_tasks(cfg.benchmark)
     check_reranker(cfg.reranker, cfg.benchmark.name, chosen)
     outcome = Outcome()
-    with steps.start_run(cfg, composed, job) as parent:
+    with steps.start_run(spec) as parent:
         mlflow.set_tags({RUN_KIND: str(RunKind.benchmark), BENCHMARK: cfg.benchmark.name})
-        steps.log_config(composed, job.out_dir)
+        steps.log_config(spec)
         steps.prepare_fixtures(cfg)
         root = job.parent_run_id or parent
         mlflow.set_tag(SUITE_ROOT, root)
         local = _local_paths(cfg)
-        ctx = _context(cfg, chosen, parent, root, job.out_dir)
+        ctx = _context(spec, chosen, parent, root)
         for name, message in chosen.unknown.items():
             _failed_child(ctx, name, InputError(message))
             print(f"error: {message}", flush=True)
             outcome.failed.append(name)
-        for spec in chosen.run:
-            _run_one(ctx, spec, local, composed, outcome)
+        for task in chosen.run:
+            _run_one(ctx, task, local, outcome)
         metrics = outcome.record()
         if job.parent_run_id is None:  # one model on its own: its pivot now (a sweep writes one at its end)
             report.write_for_root(

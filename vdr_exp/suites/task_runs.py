@@ -10,18 +10,19 @@ scores over all subsets are written in MTEB's layout through MTEB's own result c
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from omegaconf import DictConfig, OmegaConf
 
 from vdr_exp.config import EvaluateRunConfig
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.jobs import steps
 from vdr_exp.retrieval import mteb_results
 from vdr_exp.runs import completed, tracking
+from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.runtime import csv_safe
 from vdr_exp.suites import mteb_tasks, rerank_tasks
 from vdr_exp.suites.loading import LoadedTask
@@ -47,7 +48,7 @@ from vdr_exp.tags import (
 class SuiteContext:
     """What every task of one suite run shares."""
 
-    cfg: EvaluateRunConfig
+    job: JobSpec[EvaluateRunConfig]
     parent: str
     root: str
     out_dir: Path
@@ -56,6 +57,10 @@ class SuiteContext:
     cache: object | None = None
     cache_key: str | None = None
     in_child: bool = False  # a task run is open: an error raised now is recorded on it
+
+    @property
+    def cfg(self) -> EvaluateRunConfig:
+        return self.job.cfg
 
 
 def mteb_name(path: str | None, name: str, revision: str | None) -> tuple[str, str]:
@@ -67,11 +72,11 @@ def mteb_name(path: str | None, name: str, revision: str | None) -> tuple[str, s
     return chosen.replace("/", "__").replace(" ", "_"), revision or "no_revision_available"
 
 
-def task_fingerprint(cfg: EvaluateRunConfig, composed: DictConfig, spec: TaskSpec) -> str:
+def task_fingerprint(ctx: SuiteContext, spec: TaskSpec) -> str:
     """A task's result depends on the job's config (model, pixels, eval, reranker, inputs on disk) and on this
     task's own benchmark settings, not on which other tasks the suite runs or where results are written. A
     reranking task's does not depend on the embedding model: a sweep over models reranks it once."""
-    tree = OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+    cfg, tree = ctx.cfg, copy.deepcopy(ctx.job.values)
     benchmark = tree.get("benchmark") or {}
     tree["benchmark"] = {
         "task": spec.name,
@@ -80,12 +85,12 @@ def task_fingerprint(cfg: EvaluateRunConfig, composed: DictConfig, spec: TaskSpe
         "fixture": benchmark.get("fixture"),
     }
     inputs = completed.content_keys(cfg)
-    source = completed.model_source(cfg)
+    source = ctx.job.model_source
     if spec.kind == mteb_tasks.RERANKING:
         tree.pop("model", None)
         inputs = {key: value for key, value in inputs.items() if not key.startswith("model.")}
         source = None
-    job = completed.config_fingerprint(OmegaConf.create(tree), source, inputs)
+    job = completed.config_fingerprint(tree, source, inputs)
     return hashlib.sha256(f"{job}|{spec.name}".encode()).hexdigest()[:24]
 
 
