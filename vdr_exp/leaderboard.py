@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
@@ -20,6 +21,12 @@ from omegaconf import OmegaConf
 from vdr_exp.config import CONFIG_MODULE, TrackingConfig, register_configs, tracking_uri
 from vdr_exp.errors import LeaderboardError
 from vdr_exp.runtime import failures
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from vdr_exp.reports.leaderboard_render import Written
 from vdr_exp.tags import BENCHMARK, SUITE_ROOT
 
 # MLflow, pandas and matplotlib are imported once the arguments are parsed: --help and a mistyped flag answer at
@@ -80,67 +87,93 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, then one of: a per-query comparison (--compare), a suite pivot (--suite) or a leaderboard. Any
+    error a user can cause is one line and exit 2 (the failure contract); the board is printed last."""
     args = _parse_args(argv)
     try:
         bad = [t for t in args.tag if "=" not in t]
         if bad:
             raise LeaderboardError(f"--tag {bad[0]!r} is not KEY=VALUE")
-        from mlflow.tracking import MlflowClient
-
-        from vdr_exp.reports.leaderboard import (
-            RunFilter,
-            board_for,
-            compare_runs,
-            latest_parent,
-            log_to_run,
-            print_board,
-            sweep_name,
-            write,
-            write_report,
-        )
-        from vdr_exp.runs import server_login, tracking
-
-        if args.tracking_uri.startswith(("http://", "https://")):
-            tracking.check_server(args.tracking_uri)  # a missing or wrong login: one error line
-        _check_store(args.tracking_uri)
-        client = MlflowClient(tracking_uri=args.tracking_uri)
-        for flag, run_id in [("--compare", r) for r in args.compare or ()] + [("--parent", args.parent)]:
-            if run_id and run_id != "latest":
-                _check_run(client, flag, run_id)
+        client = _client(args)
         if args.compare:
-            path, summary = compare_runs(client, *args.compare, args.out_dir)
-            print(f"{summary}\nwrote {path}")
-            return 0
-        parent = args.parent
-        if parent == "latest":
-            parent = latest_parent(client, args.experiment, args.sweep)
-            picked = client.get_run(parent)
-            started = datetime.fromtimestamp(picked.info.start_time / 1000)
-            print(f"--parent latest: run {parent} ({picked.info.run_name}, started {started:%Y-%m-%d %H:%M:%S})")
+            return _compare(client, args)
+        parent = _parent(client, args)
         if args.suite:
             return _suite(client, args, parent)
-        run_filter = RunFilter(
-            experiment=args.experiment,
-            parent_run_id=parent,
-            sweep=None if parent else args.sweep,
-            tags=tuple(tuple(t.split("=", 1)) for t in args.tag),
-            run_kind=args.run_kind,
-        )
-        board = board_for(client, run_filter, args.base)
-        name = args.name or args.sweep or sweep_name(client, parent) or args.experiment
-        written = write(board, args.out_dir, name, args.base)
-        if parent and not args.no_log:
-            with server_login.unless_read_only(f"logging the leaderboard to run {parent}"):  # a reader's export
-                log_to_run(client, parent, written)
-        if args.report:
-            html = write_report(
-                client, board, args.report, name=name, base=args.base, parent_run_id=parent, log=not args.no_log
-            )
-            written = dataclasses.replace(written, report=html)
+        result = _board(client, args, parent)
     except Exception as error:  # noqa: BLE001 - the failure contract: one error line, exit 2 (1 for a bug)
         return failures.report(error)
-    print_board((board, written), args.base)
+    from vdr_exp.reports.leaderboard import print_board  # loaded by _board already
+
+    print_board(result, args.base)
     return 0
+
+
+def _client(args: argparse.Namespace) -> MlflowClient:
+    """A client of the store the flags name, once the checks that turn a wrong URI, a missing login or a
+    mistyped run id into one error line have passed (before anything is read or written)."""
+    from mlflow.tracking import MlflowClient
+
+    from vdr_exp.runs import tracking
+
+    if args.tracking_uri.startswith(("http://", "https://")):
+        tracking.check_server(args.tracking_uri)  # a missing or wrong login: one error line
+    _check_store(args.tracking_uri)
+    client = MlflowClient(tracking_uri=args.tracking_uri)
+    for flag, run_id in [("--compare", r) for r in args.compare or ()] + [("--parent", args.parent)]:
+        if run_id and run_id != "latest":
+            _check_run(client, flag, run_id)
+    return client
+
+
+def _compare(client: MlflowClient, args: argparse.Namespace) -> int:
+    """--compare: which queries run B improved or regressed against run A, as a CSV and one summary line."""
+    from vdr_exp.reports.leaderboard import compare_runs
+
+    path, summary = compare_runs(client, *args.compare, args.out_dir)
+    print(f"{summary}\nwrote {path}")
+    return 0
+
+
+def _parent(client: MlflowClient, args: argparse.Namespace) -> str | None:
+    """The --parent run id; for ``latest``, the newest sweep parent, named on the console so a reader knows
+    which sweep the board is about."""
+    from vdr_exp.reports.leaderboard import latest_parent
+
+    if args.parent != "latest":
+        return args.parent
+    parent = latest_parent(client, args.experiment, args.sweep)
+    picked = client.get_run(parent)
+    started = datetime.fromtimestamp(picked.info.start_time / 1000)
+    print(f"--parent latest: run {parent} ({picked.info.run_name}, started {started:%Y-%m-%d %H:%M:%S})")
+    return parent
+
+
+def _board(client: MlflowClient, args: argparse.Namespace, parent: str | None) -> tuple[pd.DataFrame, Written]:
+    """The leaderboard the filters select, written to --out-dir, logged to the parent (unless --no-log or a
+    read-only login) and, with --report, the sweep report beside it."""
+    from vdr_exp.reports.leaderboard import RunFilter, board_for, log_to_run, sweep_name, write, write_report
+    from vdr_exp.runs import server_login
+
+    run_filter = RunFilter(
+        experiment=args.experiment,
+        parent_run_id=parent,
+        sweep=None if parent else args.sweep,
+        tags=tuple(tuple(t.split("=", 1)) for t in args.tag),
+        run_kind=args.run_kind,
+    )
+    board = board_for(client, run_filter, args.base)
+    name = args.name or args.sweep or sweep_name(client, parent) or args.experiment
+    written = write(board, args.out_dir, name, args.base)
+    if parent and not args.no_log:
+        with server_login.unless_read_only(f"logging the leaderboard to run {parent}"):  # a reader's export
+            log_to_run(client, parent, written)
+    if args.report:
+        html = write_report(
+            client, board, args.report, name=name, base=args.base, parent_run_id=parent, log=not args.no_log
+        )
+        written = dataclasses.replace(written, report=html)
+    return board, written
 
 
 def _check_store(uri: str) -> None:
