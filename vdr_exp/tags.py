@@ -23,6 +23,10 @@ class RunKind(StrEnum):
     benchmark_task = "benchmark_task"  # one task and language subset of a suite (suites.task_runs)
 
 
+# The kinds a job's config may name (``run_kind``); the others are made by the commands around the jobs.
+JOB_KINDS = (RunKind.train, RunKind.evaluate, RunKind.mine, RunKind.generate)
+
+
 # What a run is: the runs table, the leaderboards' labels and columns, and a rerun's "same job?" check read these.
 RUN_KIND = "run_kind"
 MODEL_NAME = "model_name"

@@ -164,3 +164,9 @@ def test_the_optimized_metric_is_what_the_entry_point_returns():
     assert load_evaluate_config(_compose("evaluate", [])).optimized_metric == "ndcg_at_10"
     assert _optimized({"ndcg_at_10": 0.5, "ndcg_at_5": 0.4}, "ndcg_at_5") == 0.4
     assert _optimized({"ndcg_at_10": 0.5}, "ndcg_at_5") is None
+
+
+@pytest.mark.parametrize("kind", ["sweep", "benchmark", "benchmark_task"])
+def test_a_job_cannot_claim_a_run_kind_the_commands_make(kind):
+    with pytest.raises(ConfigError, match=f"run_kind={kind} is a run the commands make themselves"):
+        load_evaluate_config(_compose("evaluate", [f"run_kind={kind}"]))

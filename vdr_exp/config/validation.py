@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp.config.schema import EvaluateRunConfig, MineRunConfig, TrainRunConfig
 from vdr_exp.config.variants import MODULE_STACKS, DatasetFormat, ModelKind
 from vdr_exp.errors import ConfigError
+from vdr_exp.tags import JOB_KINDS
 
 
 def _check_bounds(node: object, prefix: str = "") -> None:
@@ -46,6 +47,11 @@ def _describe(bounds: dict[str, float]) -> str:
 
 
 def _check(cfg: EvaluateRunConfig) -> None:
+    if cfg.run_kind not in JOB_KINDS:
+        raise ConfigError(
+            f"run_kind={cfg.run_kind} is a run the commands make themselves (a sweep's parent, a suite, a suite "
+            f"task); leave run_kind as the command sets it ({', '.join(JOB_KINDS)})."
+        )
     _check_bounds(cfg)
     _check_pipeline(cfg)
     if cfg.pixels.min_pixels > cfg.pixels.max_pixels:
