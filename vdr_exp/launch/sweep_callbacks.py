@@ -28,20 +28,16 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError, VdrError
 from vdr_exp.launch import seed_sweeper
-from vdr_exp.runs import seeds, server_login, sweep_views, tracking
+from vdr_exp.runs import seeds, server_login, sweep_outcome, sweep_views, tracking
 from vdr_exp.runtime import redact
 from vdr_exp.runtime.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, clear_failed_jobs, failed_jobs, override_key
 from vdr_exp.tags import (
-    ALL_SKIPPED,
     ENTRY_POINT,
     ERROR,
     GIT_COMMIT,
-    HYDRA_JOB_NUM,
     HYDRA_OVERRIDES,
-    MLFLOW_PARENT_RUN_ID,
     RUN_KIND,
     SEEDS,
-    SKIPPED_PREFIX,
     SWEEP,
     SWEEP_DIR,
     SWEEP_PARAMS,
@@ -201,8 +197,10 @@ class MlflowParentRun(Callback):
             self._describe(board, sweep.leaderboard_base, config, track)
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
-        self._log_summary()
-        self._exit_if_jobs_failed(self._failed_children() or failed_jobs(Path(config.hydra.sweep.dir)))
+        sweep_outcome.log_summary(self.client, self.parent_run_id)
+        self._exit_if_jobs_failed(
+            sweep_outcome.failed_children(self.client, self.parent_run_id) or failed_jobs(Path(config.hydra.sweep.dir))
+        )
         self._end("FINISHED")
 
     def _describe(self, result: tuple, base: str | None, config: DictConfig, track: TrackingConfig) -> None:
@@ -239,43 +237,11 @@ class MlflowParentRun(Callback):
         except Exception as error:  # noqa: BLE001 - the parent run must still end, with the jobs' outcome
             log.warning("no suite leaderboard for this sweep: %s", error)
         print(f"\nIts runs in the MLflow UI (`make ui` serves a local store):\n  {self.view_url}\n", flush=True)
-        self._log_summary()
-        self._exit_if_jobs_failed(self._failed_children() or failed_jobs(Path(config.hydra.sweep.dir)))
+        sweep_outcome.log_summary(self.client, self.parent_run_id)
+        self._exit_if_jobs_failed(
+            sweep_outcome.failed_children(self.client, self.parent_run_id) or failed_jobs(Path(config.hydra.sweep.dir))
+        )
         self._end("FINISHED")
-
-    def _log_summary(self) -> None:
-        """On the parent, readable in the runs table: how many jobs ran, were skipped or failed, and the best
-        NDCG@10 among them (skipped jobs count with the FINISHED runs they matched). A sweep whose every job was
-        skipped is tagged ``all_skipped``: it ran nothing new, its leaderboard lists the earlier runs."""
-        parent = self.client.get_run(self.parent_run_id)
-        children = self.client.search_runs(
-            [parent.info.experiment_id], filter_string=tracking.tag_equals(MLFLOW_PARENT_RUN_ID, self.parent_run_id)
-        )
-        skipped = [self.client.get_run(v) for k, v in parent.data.tags.items() if k.startswith(SKIPPED_PREFIX)]
-        finished = [r for r in children if r.info.status == "FINISHED" and r.data.tags.get(RUN_KIND) != RunKind.train]
-        scores = [r.data.metrics["ndcg_at_10"] for r in finished + skipped if "ndcg_at_10" in r.data.metrics]
-        counts = {
-            "jobs_finished": len(finished),
-            "jobs_failed": sum(r.info.status == "FAILED" for r in children),
-            "jobs_skipped": len(skipped),
-        }
-        for key, value in counts.items():
-            self.client.log_metric(self.parent_run_id, key, value)
-        if scores:
-            self.client.log_metric(self.parent_run_id, "best_ndcg_at_10", max(scores))
-        if skipped and not children:
-            self.client.set_tag(self.parent_run_id, ALL_SKIPPED, "true")
-
-    def _failed_children(self) -> list[str]:
-        """FAILED child runs of this sweep, from any launcher's processes: "job N: error"."""
-        failed = [tracking.tag_equals(MLFLOW_PARENT_RUN_ID, self.parent_run_id), "attributes.status = 'FAILED'"]
-        runs = self.client.search_runs(
-            [self.client.get_run(self.parent_run_id).info.experiment_id], filter_string=" and ".join(failed)
-        )
-        return [
-            f"job {r.data.tags.get(HYDRA_JOB_NUM, '?')}: {r.data.tags.get(ERROR, 'failed').splitlines()[0][:300]}"
-            for r in sorted(runs, key=lambda r: int(r.data.tags.get(HYDRA_JOB_NUM, -1)))
-        ]
 
     def _exit_if_jobs_failed(self, failures: list[str]) -> None:
         if not failures:
