@@ -9,7 +9,7 @@ import logging
 
 from vdr_exp import data
 from vdr_exp.config import EvaluateRunConfig
-from vdr_exp.jobs import steps
+from vdr_exp.jobs import inputs, steps
 from vdr_exp.runs.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def run_evaluation(spec: JobSpec[EvaluateRunConfig]) -> dict[str, float]:
         steps.prepare_fixtures(cfg)
         loaded = steps.load_model(spec)
         protocol = data.load_eval_protocol(cfg.dataset)
-        steps.log_dataset(cfg, protocol=protocol)
+        inputs.log_dataset(cfg, protocol=protocol)
         result = steps.evaluate(cfg, loaded, protocol, dims=cfg.eval.dims, cache=steps.embedding_cache_for(cfg))
         steps.log_evaluation(result, cfg, protocol.name, job.out_dir)
         steps.log_gallery(result, cfg, protocol, job.out_dir)

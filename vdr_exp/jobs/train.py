@@ -22,7 +22,7 @@ from vdr_exp import data
 from vdr_exp.config import TrainerConfig, TrainingPrompts, TrainRunConfig
 from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
-from vdr_exp.jobs import steps
+from vdr_exp.jobs import inputs, steps
 from vdr_exp.jobs.resume import ResumePoint, requeued_resume_point, resume_point
 from vdr_exp.modeling import losses, models, page_encoding
 from vdr_exp.retrieval import reranking
@@ -175,7 +175,7 @@ def run_training(spec: JobSpec[TrainRunConfig]) -> dict[str, float]:
             mlflow.set_tag(RESUMED_FROM, str(resume.checkpoint))
         parts = load_training(spec, steps.load_model)
         if resume is None:  # a resumed run logged its inputs already
-            steps.log_dataset(cfg, protocol=parts.protocol, train_rows=parts.train_rows)
+            inputs.log_dataset(cfg, protocol=parts.protocol, train_rows=parts.train_rows)
         dims = cfg.eval.dims or cfg.loss.matryoshka_dims
         cache = steps.embedding_cache_for(cfg)
         # 1. The model as it comes, on the same protocol the final model will face (once per run).
