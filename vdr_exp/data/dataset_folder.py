@@ -15,9 +15,12 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from datasets import Dataset
+from datasets import Dataset, load_dataset
+from datasets import config as datasets_config
+from datasets.exceptions import DatasetGenerationError
+from pyarrow import ArrowException
 
-from vdr_exp.data import content
+from vdr_exp.data import content, hub
 from vdr_exp.errors import InputError
 
 
@@ -89,15 +92,8 @@ def load_rows(path: str, config_name: str | None = None, split: str | None = Non
     own per content (parallel jobs reading the same folder share it safely, under datasets' file locks).
     Hub datasets keep their normal, revision-keyed cache.
     """
-    from datasets import config as datasets_config
-    from datasets import load_dataset
-    from datasets.exceptions import DatasetGenerationError
-    from pyarrow import ArrowException
-
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        from vdr_exp.data import hub
-
         hub.ensure_available(path, "dataset", "dataset.path")
         return load_dataset(path, config_name, split=split)
     cache_dir = Path(datasets_config.HF_DATASETS_CACHE) / "vdr-exp-local" / content.stat_key(folder)

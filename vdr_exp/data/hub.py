@@ -11,22 +11,20 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from huggingface_hub import constants, try_to_load_from_cache
+
 from vdr_exp.errors import ConfigError
 
 PROBE_TIMEOUT_S = 5.0
 
 
 def _cached(repo_id: str, repo_type: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
     names = ("modules.json", "config.json") if repo_type == "model" else ("README.md",)
     return any(isinstance(try_to_load_from_cache(repo_id, n, repo_type=repo_type), str) for n in names)
 
 
 def _reachable() -> str | None:
     """None when the Hub answers; otherwise why not."""
-    from huggingface_hub import constants
-
     try:
         urllib.request.urlopen(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
     except urllib.error.HTTPError:

@@ -16,6 +16,7 @@ from functools import cached_property, partial
 from pathlib import Path
 
 import numpy as np
+from datasets import Image as ImageFeature
 from PIL import Image
 
 
@@ -105,8 +106,6 @@ class _StoredColumn:
     """An image column of a ``datasets.Dataset`` read as compressed bytes, row by row (never decoded here)."""
 
     def __init__(self, dataset: object, column: str) -> None:
-        from datasets import Image as ImageFeature
-
         self._rows = dataset.select_columns([column]).cast_column(column, ImageFeature(decode=False))
         self._column = column
 

@@ -14,6 +14,7 @@ import json
 import re
 from pathlib import Path
 
+from huggingface_hub import constants
 from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
 
@@ -59,7 +60,6 @@ def hub_commit(model_id: str, revision: str | None) -> str | None:
     ref = revision or "main"
     if re.fullmatch(r"[0-9a-f]{40}", ref):
         return ref
-    from huggingface_hub import constants
 
     refs = Path(constants.HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}" / "refs" / ref
     try:

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
+from mlflow.exceptions import MlflowException
 
 from vdr_exp.errors import ConfigError
+from vdr_exp.runs import tracking as tracking_module
 from vdr_exp.tags import LOGGED_MODEL_ID
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ FLAVOR_DATA = "model.sentence_transformer"
 
 def _requirements() -> list[str]:
     """Pinned from this environment: MLflow would otherwise load the model in a subprocess to infer them."""
+    # torch loads only when a model is logged: --help stays instant
     import sentence_transformers
     import torch
     import transformers
@@ -78,10 +81,6 @@ def download(model_id: str, tracking: TrackingConfig) -> Path:
     Through whatever serves the run's artifacts (a local folder, or a server's ``mlflow-artifacts:`` proxy);
     written beside its final name and renamed, so an interrupted download is never taken for a model.
     """
-    from mlflow.exceptions import MlflowException
-
-    from vdr_exp.runs import tracking as tracking_module
-
     target = Path(tracking.model_cache).expanduser().resolve() / model_id
     if (target / "MLmodel").is_file():
         return target / FLAVOR_DATA

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.rest_utils import http_request
+
 from vdr_exp.errors import ConfigError
 from vdr_exp.runtime import redact
 
@@ -36,9 +39,6 @@ def _credentials_file_is_private() -> None:
 def check_credentials(uri: str, timeout: float) -> None:
     """One authenticated request with the credentials MLflow will send: a server that refuses them (401) is
     reported now, naming the variables to set, instead of as a traceback after a model has loaded."""
-    from mlflow.utils.credentials import get_default_host_creds
-    from mlflow.utils.rest_utils import http_request
-
     _credentials_file_is_private()
     creds = get_default_host_creds(uri)
     try:

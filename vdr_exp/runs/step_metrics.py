@@ -11,6 +11,7 @@ from types import FrameType
 
 import mlflow
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 
 from vdr_exp.errors import LossDiverged
 from vdr_exp.modeling import throughput
@@ -62,8 +63,6 @@ class StepMetricsCallback(TrainerCallback):
 def one_line_per_log(trainer: Trainer) -> Trainer:
     """Without a progress bar the trainer prints every log as a dict (dozens of evaluator keys per line);
     :class:`StepMetricsCallback` logs one short line per step instead, so the printer goes."""
-    from transformers.trainer_callback import PrinterCallback
-
     trainer.remove_callback(PrinterCallback)
     return trainer
 

@@ -27,7 +27,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BA
 from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import server_login
-from vdr_exp.runtime import interrupts, redact
+from vdr_exp.runtime import failures, interrupts, redact
 from vdr_exp.tags import ERROR, MLFLOW_EXPERIMENT_KIND, TagFilterError, equals
 
 if TYPE_CHECKING:
@@ -227,7 +227,6 @@ def _record_error(run_id: str, error: BaseException) -> None:
     with a traceback of its own. The error is marked with the run, so the entry point does not record it again."""
     with contextlib.suppress(AttributeError):  # exceptions with __slots__ stay unmarked
         error.vdr_run_id = run_id
-    from vdr_exp.runtime import failures
 
     full_disk = failures.storage(error)  # said plainly, not as the library's wrapper ("error generating ...")
     message = redact.redact_text(f"{type(error).__name__}: {full_disk.message if full_disk else error}")

@@ -18,8 +18,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
 from vdr_exp.errors import VdrError
 from vdr_exp.runtime import redact
+from vdr_exp.runtime.interrupts import Terminated
 
 DEBUG_ENV = "VDR_EXP_DEBUG"
 OURS_ENV = "VDR_EXP_HYDRA_RAISES"  # HYDRA_FULL_ERROR=1 set by guarded_main, not by the user
@@ -84,9 +88,6 @@ def _first_line(error: BaseException) -> str:
 
 def _config(error: BaseException) -> Failure | None:
     """Hydra could not compose the config (unknown option, bad override syntax, missing value)."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     if isinstance(error, HydraException | OmegaConfBaseException):
         fix = "check the override against `--help` / `--cfg job` (group options: `--info defaults`)"
         cause = f" ({_first_line(error.__cause__)})" if error.__cause__ is not None else ""
@@ -111,8 +112,6 @@ def _mlflow(error: BaseException) -> Failure | None:
 def describe(error: BaseException) -> Failure:
     """The one line and exit status for any exception that ends a job or a command."""
     if isinstance(error, KeyboardInterrupt):
-        from vdr_exp.runtime.interrupts import Terminated
-
         code = 143 if isinstance(error, Terminated) else 130
         return Failure(f"{str(error) or 'interrupted (Ctrl-C)'}; the run (if one started) is KILLED", code)
     from vdr_exp.extras import missing_plugin  # sweep=lr_search without the optuna extra: which one to install

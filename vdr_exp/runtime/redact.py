@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.basecontainer import BaseContainer
 
 MASK = "***"
 
@@ -122,8 +123,6 @@ def _env_as_written(name: str, default: Any = "_NO_DEFAULT_") -> str:
 
 @contextmanager
 def _environment_unread() -> Iterator[None]:
-    from omegaconf.basecontainer import BaseContainer
-
     original = BaseContainer._resolvers.get("oc.env")
     OmegaConf.register_new_resolver("oc.env", _env_as_written, replace=True)
     try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pypdfium2 as pdfium
 from PIL import Image, UnidentifiedImageError
 
 from vdr_exp.config import DatasetConfig
@@ -27,6 +28,7 @@ from vdr_exp.data.layouts.base import CorpusLayout
 from vdr_exp.data.pages import FilePage, to_rgb
 from vdr_exp.data.protocols import RetrievalProtocol, safe_id
 from vdr_exp.errors import InputError
+from vdr_exp.runtime import failures
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,6 @@ def _sha(path: Path) -> str:
 
 def render_pdf(pdf: Path, dpi: int, cache_root: Path) -> list[Path]:
     """PNG per page, rendered once per (content, DPI); written to a temp folder first, then renamed in place."""
-    import pypdfium2 as pdfium
-
     target = cache_root / f"{_sha(pdf)}-dpi{dpi}"
     if (target / "complete").is_file():
         return sorted(target.glob("page-*.png"))
@@ -147,8 +147,6 @@ def split_frames(path: Path, frames: int, cache_root: Path) -> list[Path]:
         if not target.exists():
             os.replace(staging, target)
     except IMAGE_ERRORS as error:
-        from vdr_exp.runtime import failures
-
         if failures.storage(error) is not None:  # the cache's disk is full: not the file's fault
             raise
         raise _unreadable(path, error) from None

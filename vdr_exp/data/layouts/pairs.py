@@ -72,6 +72,7 @@ class PairsLayout(Layout):
 
     def train_rows_with_negatives(self, cfg: DatasetConfig, train_rows: Dataset) -> Dataset:
         """Every negative column the protocol knows of, not only those the embedding model trains on."""
+        # vdr_exp.data imports this layout: a top-level import would be a cycle
         from vdr_exp import data
 
         negatives = [f"negative_{k}" for k in range(cfg.protocol.num_negatives)]
