@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
+import pandas as pd
+from mlflow.data.http_dataset_source import HTTPDatasetSource
+from mlflow.data.sources import LocalArtifactDatasetSource
 
 from vdr_exp import data
 from vdr_exp.config import EvaluateRunConfig
@@ -17,9 +20,6 @@ if TYPE_CHECKING:
 
 
 def _dataset_source(path: str):
-    from mlflow.data.http_dataset_source import HTTPDatasetSource
-    from mlflow.data.sources import LocalArtifactDatasetSource
-
     local = Path(path).expanduser()
     if local.exists():
         return LocalArtifactDatasetSource(str(local.resolve()))
@@ -29,8 +29,6 @@ def _dataset_source(path: str):
 def log_dataset(cfg: EvaluateRunConfig, *, protocol: RetrievalProtocol, train_rows: Dataset | None = None) -> None:
     """The run's inputs as MLflow datasets (the UI's Datasets column and dataset filters): name, source (hub id or
     folder), a digest of the content (queries and qrels; training queries), and the protocol's counts."""
-    import pandas as pd
-
     tags = {"format": str(cfg.dataset.format), "protocol": protocol.name}
     source = _dataset_source(cfg.dataset.path)
     queries = pd.DataFrame(

@@ -21,6 +21,7 @@ from vdr_exp.data import content
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.modeling import models, page_encoding, throughput
+from vdr_exp.reports import gallery
 from vdr_exp.retrieval import embedding_cache, mteb_results, reranking, scoring
 from vdr_exp.runs import run_refs, seeds, tracking
 from vdr_exp.runs.job_spec import JobSpec
@@ -239,8 +240,6 @@ def log_evaluation(
 
 def log_gallery(result: scoring.EvaluationResult, cfg: EvaluateRunConfig, protocol: RetrievalProtocol, out_dir: Path):
     """Per-query results as an MLflow table (the UI shows it as one) and the gallery of worst and best queries."""
-    from vdr_exp.reports import gallery
-
     tracking.log_table(result.per_query, artifact_file="per_query_table.json")  # once, also when resumed
     title = f"{cfg.model.name} on {protocol.name}: worst and best queries by NDCG@10"
     paths = gallery.write_gallery(

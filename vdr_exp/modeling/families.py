@@ -13,6 +13,20 @@ from operator import attrgetter
 
 import torch
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.base.modules import Dense, Normalize, Router, Transformer
+from sentence_transformers.multi_vector_encoder import (
+    MultiVectorEncoder,
+    MultiVectorEncoderTrainer,
+    MultiVectorEncoderTrainingArguments,
+)
+from sentence_transformers.multi_vector_encoder.evaluation.information_retrieval import (
+    MultiVectorInformationRetrievalEvaluator,
+)
+from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.modules import Pooling
+from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
 from vdr_exp.config import ModelConfig, ModelKind, ModuleStack
 
@@ -25,10 +39,6 @@ class TrainingClasses:
 
 
 def _sentence_transformer_classes() -> TrainingClasses:
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
-
     return TrainingClasses(
         SentenceTransformerTrainer, SentenceTransformerTrainingArguments, InformationRetrievalEvaluator
     )
@@ -36,22 +46,12 @@ def _sentence_transformer_classes() -> TrainingClasses:
 
 def _multi_vector_classes() -> TrainingClasses:
     """Multi-vector encoders have their own trainer (MaxSim-aware collation) and IR evaluator."""
-    from sentence_transformers.multi_vector_encoder import (
-        MultiVectorEncoderTrainer,
-        MultiVectorEncoderTrainingArguments,
-    )
-    from sentence_transformers.multi_vector_encoder.evaluation.information_retrieval import (
-        MultiVectorInformationRetrievalEvaluator,
-    )
-
     return TrainingClasses(
         MultiVectorEncoderTrainer, MultiVectorEncoderTrainingArguments, MultiVectorInformationRetrievalEvaluator
     )
 
 
 def transformer(path: str, cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict, **kwargs):
-    from sentence_transformers.base.modules import Transformer
-
     return Transformer(
         path,
         model_kwargs={**model_kwargs, "trust_remote_code": cfg.trust_remote_code},
@@ -76,9 +76,6 @@ def _single_vector(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict)
 
 def _last_token_stack(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict) -> SentenceTransformer:
     """Qwen3-VL-Embedding-style stack for checkpoints that ship no Sentence Transformers files."""
-    from sentence_transformers.base.modules import Normalize
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
     chat = {"chat_template": {"add_generation_prompt": True}}
     encoder = transformer(cfg.path, cfg, model_kwargs, processor_kwargs, processing_kwargs=chat)
     dim = encoder.get_embedding_dimension()
@@ -87,10 +84,6 @@ def _last_token_stack(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: di
 
 def _multi_vector(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict):
     """ColQwen-style: every token's hidden state, projected and normalised; scored with MaxSim."""
-    from sentence_transformers.base.modules import Dense, Normalize
-    from sentence_transformers.multi_vector_encoder import MultiVectorEncoder
-    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
-
     if cfg.module_stack == ModuleStack.saved:
         return MultiVectorEncoder(
             cfg.path,
@@ -114,9 +107,6 @@ def _multi_vector(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict):
 
 def _router(cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict) -> SentenceTransformer:
     """Text to one encoder, images to another, each projected by a trainable Dense into one space."""
-    from sentence_transformers.base.modules import Dense, Normalize, Router
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
     routes = {}
     # Routed by task: queries are text, pages are images, so the query route is the text encoder.
     for task, path in (("query", cfg.router.text_path), ("document", cfg.router.image_path)):

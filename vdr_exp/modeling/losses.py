@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
 from torch import nn
 
 from vdr_exp.config import LossConfig, LossType
@@ -51,7 +52,6 @@ def build_loss(model: SentenceTransformer, cfg: LossConfig, family: Family) -> n
     base = LOSSES[cfg.type].build(model, cfg, late_interaction=family.late_interaction)
     if not cfg.matryoshka_dims:
         return base
-    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
 
     width = model.get_embedding_dimension()
     too_wide = [d for d in cfg.matryoshka_dims if d > width]

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import PeftModel, get_peft_model
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.base.modules import Router, Transformer
 
 from vdr_exp.config import LoraConfig, ModelConfig, PixelsConfig
 from vdr_exp.data import hub
@@ -88,8 +91,6 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
 
 def router_mapping(model: SentenceTransformer, columns: list[str]) -> dict[str, str]:
     """For the trainer: the first column (queries) takes the query route, the others the document route."""
-    from sentence_transformers.base.modules import Router
-
     if not any(isinstance(m, Router) for m in model.modules()):
         return {}
     query, *documents = columns
@@ -97,8 +98,6 @@ def router_mapping(model: SentenceTransformer, columns: list[str]) -> dict[str, 
 
 
 def transformer_modules(model: SentenceTransformer) -> list:
-    from sentence_transformers.base.modules import Transformer
-
     return [m for m in model.modules() if isinstance(m, Transformer)]
 
 
@@ -108,9 +107,6 @@ def apply_lora(model: SentenceTransformer, lora: LoraConfig) -> int:
     PEFT is applied directly (``get_peft_model``) rather than through transformers' adapter integration,
     which demands a newer PEFT than PyPI has for transformers 5.24.
     """
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import get_peft_model
-
     for module in transformer_modules(model):
         peft_config = PeftLoraConfig(
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules)
@@ -138,8 +134,6 @@ def merge_adapters(model: SentenceTransformer) -> None:
 
 
 def load_adapter(model: SentenceTransformer, adapter_dir: str) -> None:
-    from peft import PeftModel
-
     if not Path(adapter_dir, "adapter_config.json").is_file():
         raise ConfigError(f"model.adapter={adapter_dir!r} holds no adapter_config.json; point it at a saved adapter.")
     (module, *rest) = transformer_modules(model)

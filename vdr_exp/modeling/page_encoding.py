@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image, UnidentifiedImageError
+from sentence_transformers.util import batch_to_device
 from torch.utils.data import DataLoader, Dataset
 
 from vdr_exp.data.pages import as_image, page_area, page_name
@@ -159,7 +160,6 @@ def model_forward(model: torch.nn.Module, late_interaction: bool) -> Forward:
     """What ``encode_document`` does with one preprocessed batch: forward with ``task="document"``, then the
     sentence embedding (truncated to the model's ``truncate_dim``) or, for multi-vector models, each page's
     token embeddings without padding."""
-    from sentence_transformers.util import batch_to_device
 
     def forward(features: dict) -> torch.Tensor | list[torch.Tensor]:
         out = model(batch_to_device(features, model.device), task="document")

@@ -83,6 +83,7 @@ def write(
 def _figures(plain: pd.DataFrame, scores: dict, base: str | None, out_dir: Path, name: str, parts: _Parts) -> None:
     if not extras.available("the sweep report's figures", "plots", *extras.PLOTS):
         return
+    # optional extra (plots): report_figures imports matplotlib
     from vdr_exp.reports import report_figures
     from vdr_exp.reports.plots import is_finetuned
 

@@ -12,12 +12,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
+from sentence_transformers.base.modules import Dense, Transformer
+from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+from sentence_transformers.cross_encoder.modules import LogitScore
+from sentence_transformers.sentence_transformer.modules import Pooling
 
 from vdr_exp.config import PixelsConfig, RerankerConfig, RerankerHead
 from vdr_exp.data.pages import as_image
@@ -29,9 +33,6 @@ from vdr_exp.retrieval.scoring import DIM_METRICS, EvaluationResult, per_query_r
 from vdr_exp.runs import step_metrics
 from vdr_exp.runtime import console
 
-if TYPE_CHECKING:
-    from sentence_transformers.cross_encoder import CrossEncoder
-
 log = logging.getLogger(__name__)
 
 
@@ -39,17 +40,11 @@ CHAT = {"chat_template": {"add_generation_prompt": True}}
 
 
 def _saved(cfg: RerankerConfig, model_kwargs: dict, processor_kwargs: dict):
-    from sentence_transformers.cross_encoder import CrossEncoder
-
     return CrossEncoder(cfg.path, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs)
 
 
 def _dense(cfg: RerankerConfig, model_kwargs: dict, processor_kwargs: dict):
     """Feature-extraction transformer -> last-token pooling -> a Dense score head (trained here)."""
-    from sentence_transformers.base.modules import Dense, Transformer
-    from sentence_transformers.cross_encoder import CrossEncoder
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
     transformer = Transformer(
         cfg.path,
         transformer_task="feature-extraction",
@@ -65,10 +60,6 @@ def _dense(cfg: RerankerConfig, model_kwargs: dict, processor_kwargs: dict):
 
 def _logit(cfg: RerankerConfig, model_kwargs: dict, processor_kwargs: dict):
     """Any-to-any transformer whose logits for the true/false answer tokens become the score."""
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.cross_encoder import CrossEncoder
-    from sentence_transformers.cross_encoder.modules import LogitScore
-
     transformer = Transformer(
         cfg.path, transformer_task="any-to-any", model_kwargs=model_kwargs, processor_kwargs=processor_kwargs
     )
@@ -121,9 +112,6 @@ def train_reranker(
     callbacks: list,
 ) -> Path:
     """Binary cross-entropy on the pairs with the library's CrossEncoder trainer; saves to ``out_dir``."""
-    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-
     num_negatives = sum(c.startswith("negative_") for c in rows.column_names)
     if num_negatives == 0:
         raise ConfigError("training a reranker needs negatives: use a dataset with negative_0.. columns.")

@@ -32,6 +32,7 @@ class LoadedTask:
 
 
 def _task(name: str, subsets: list[str] | None, local_path: str | None):
+    # optional extra (mteb): only suites load it
     import mteb
 
     task = mteb.get_task(name, hf_subsets=subsets) if subsets else mteb.get_task(name)

@@ -45,6 +45,7 @@ class TaskSpec:
 
 def runnable(task: object) -> bool:
     """A retrieval task (reranking included) whose queries are text and whose documents are page images."""
+    # optional extra (mteb): only suites load it
     from mteb.abstasks.retrieval import AbsTaskRetrieval
 
     return isinstance(task, AbsTaskRetrieval) and task.metadata.category in RUNNABLE_CATEGORIES
@@ -87,12 +88,14 @@ class Selection:
 
 def runnable_benchmarks() -> list[str]:
     """Every MTEB benchmark with at least one public task this project can run (for error messages)."""
+    # optional extra (mteb): only suites load it
     import mteb
 
     return sorted(b.name for b in mteb.get_benchmarks() if any(runnable(t) and t.metadata.is_public for t in b.tasks))
 
 
 def _benchmark_tasks(suite: str) -> list[object]:
+    # optional extra (mteb): only suites load it
     import mteb
 
     try:
@@ -106,6 +109,7 @@ def _benchmark_tasks(suite: str) -> list[object]:
 
 def _named_tasks(names: list[str]) -> tuple[list[object], dict[str, str]]:
     """No suite: each name looked up in mteb's whole task registry."""
+    # optional extra (mteb): only suites load it
     import mteb
 
     tasks, unknown = [], {}
@@ -118,6 +122,7 @@ def _named_tasks(names: list[str]) -> tuple[list[object], dict[str, str]]:
 
 
 def _vidore_names() -> list[str]:
+    # optional extra (mteb): only suites load it
     import mteb
 
     benchmarks = [b for b in mteb.get_benchmarks() if "vidore" in b.name.lower()]

@@ -49,6 +49,7 @@ def mteb_scores(
     results: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], k_values: tuple[int, ...]
 ) -> dict[str, float]:
     """mteb's metrics for these scores: queries without a relevant page are left out first, as mteb does."""
+    # optional extra (mteb): only suites load it
     from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores, make_score_dict
 
     qrels = {query_id: docs for query_id, docs in qrels.items() if docs}

@@ -24,7 +24,9 @@ import mlflow
 
 from vdr_exp.config import EvaluateRunConfig, RerankerConfig
 from vdr_exp.errors import ConfigError, InputError, VdrError
+from vdr_exp.fixtures import mini_vidore
 from vdr_exp.jobs import steps
+from vdr_exp.retrieval import reranking
 from vdr_exp.runs import tracking
 from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.suites import mteb_tasks, report, task_runs
@@ -43,8 +45,6 @@ def mteb_model_name(cfg: EvaluateRunConfig) -> tuple[str, str]:
 def _local_paths(cfg: EvaluateRunConfig) -> dict[str, str]:
     paths = dict(cfg.benchmark.local_paths)
     if cfg.benchmark.fixture:
-        from vdr_exp.fixtures import mini_vidore
-
         built = mini_vidore.build(Path(cfg.fixtures.root) / "mini_vidore")
         paths = {**{name: str(folder) for name, folder in built.items()}, **paths}
     return paths
@@ -139,8 +139,6 @@ def _context(job: JobSpec[EvaluateRunConfig], chosen: mteb_tasks.Selection, pare
         ctx.cache = steps.embedding_cache_for(cfg)
         ctx.cache_key = steps.cache_key(cfg, ctx.loaded) if ctx.cache is not None else None  # once per suite
     if cfg.reranker.path is not None and (chosen.reranking or cfg.benchmark.rerank_retrieval):
-        from vdr_exp.retrieval import reranking
-
         ctx.reranker = reranking.load_reranker(cfg.reranker, cfg.pixels)
     return ctx
 

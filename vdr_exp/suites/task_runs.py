@@ -176,6 +176,7 @@ def run_task(ctx: SuiteContext, spec: TaskSpec, task: LoadedTask, fingerprint: s
 
 def write_task_result(folder: Path, task: str, revision: str, split: str, subsets: list[dict], seconds: float) -> Path:
     """One MTEB result file, built and validated by mteb's ``TaskResult`` (so mteb reads it back as written)."""
+    # optional extra (mteb): only suites load it
     import mteb
     from mteb.results import TaskResult
 
