@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _client(args: argparse.Namespace) -> MlflowClient:
     """A client of the store the flags name, once the checks that turn a wrong URI, a missing login or a
     mistyped run id into one error line have passed (before anything is read or written)."""
+    # MLflow loads only when the board is built: --help stays instant
     from mlflow.tracking import MlflowClient
 
     from vdr_exp.runs import tracking
@@ -128,6 +129,7 @@ def _client(args: argparse.Namespace) -> MlflowClient:
 
 def _compare(client: MlflowClient, args: argparse.Namespace) -> int:
     """--compare: which queries run B improved or regressed against run A, as a CSV and one summary line."""
+    # MLflow loads only when the board is built: --help stays instant
     from vdr_exp.reports.leaderboard import compare_runs
 
     path, summary = compare_runs(client, *args.compare, args.out_dir)
@@ -138,6 +140,7 @@ def _compare(client: MlflowClient, args: argparse.Namespace) -> int:
 def _parent(client: MlflowClient, args: argparse.Namespace) -> str | None:
     """The --parent run id; for ``latest``, the newest sweep parent, named on the console so a reader knows
     which sweep the board is about."""
+    # MLflow loads only when the board is built: --help stays instant
     from vdr_exp.reports.leaderboard import latest_parent
 
     if args.parent != "latest":
@@ -152,6 +155,7 @@ def _parent(client: MlflowClient, args: argparse.Namespace) -> str | None:
 def _board(client: MlflowClient, args: argparse.Namespace, parent: str | None) -> tuple[pd.DataFrame, Written]:
     """The leaderboard the filters select, written to --out-dir, logged to the parent (unless --no-log or a
     read-only login) and, with --report, the sweep report beside it."""
+    # MLflow loads only when the board is built: --help stays instant
     from vdr_exp.reports.leaderboard import RunFilter, board_for, log_to_run, sweep_name, write, write_report
     from vdr_exp.runs import server_login
 
@@ -187,6 +191,7 @@ def _check_store(uri: str) -> None:
 
 
 def _check_run(client: object, flag: str, run_id: str) -> None:
+    # MLflow loads only when the board is built: --help stays instant
     from mlflow.exceptions import MlflowException
 
     try:
@@ -198,6 +203,7 @@ def _check_run(client: object, flag: str, run_id: str) -> None:
 
 
 def _suite(client: object, args: argparse.Namespace, parent: str | None) -> int:
+    # MLflow loads only when the board is built: --help stays instant
     from vdr_exp.suites import report
 
     if not parent:
@@ -219,6 +225,7 @@ def _suite(client: object, args: argparse.Namespace, parent: str | None) -> int:
 
 def _benchmark_name(client: object, parent: str) -> str:
     """The benchmark's name, from the parent run or, for a sweep's parent, from one of its task runs."""
+    # MLflow loads only when the board is built: --help stays instant
     from vdr_exp.runs.tracking import tag_equals
 
     run = client.get_run(parent)

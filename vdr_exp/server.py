@@ -67,6 +67,7 @@ def _new_password(args: argparse.Namespace) -> str:
 
 def _admin_client(args: argparse.Namespace):  # mlflow's AuthServiceClient, imported late
     """The auth app's client as the admin (credentials from the environment), the server checked first."""
+    # optional extra (server): mlflow.server needs the full mlflow package
     from mlflow.server import get_app_client
 
     from vdr_exp.runs import tracking
@@ -89,6 +90,7 @@ def _add_user(args: argparse.Namespace) -> int:
 
 def _grant(args: argparse.Namespace) -> int:
     """Give a user a role in an experiment; the experiment is created (as the UI's runs table) when missing."""
+    # MLflow and Hydra (vdr_exp.config) load only when a subcommand runs: --help stays instant
     from mlflow.tracking import MlflowClient
 
     from vdr_exp.config import TrackingConfig
@@ -148,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # an MLflow answer (an existing user, no such user): one line, not a traceback
+        # MLflow loads only when a subcommand runs: --help stays instant
         from mlflow.exceptions import MlflowException
 
         if not isinstance(error, MlflowException):

@@ -14,6 +14,7 @@ from omegaconf import MISSING, DictConfig
 from vdr_exp.config.schema import MineRunConfig, bounded
 from vdr_exp.config.validation import _check, _check_mine, _to_object
 from vdr_exp.config.variants import RunKind
+from vdr_exp.errors import ConfigError
 
 STYLES = ("question", "keyword", "instruction")
 
@@ -82,8 +83,6 @@ def register() -> None:
 
 
 def load_generate_config(composed: DictConfig) -> GenerateRunConfig:
-    from vdr_exp.errors import ConfigError
-
     cfg = _to_object(composed, GenerateRunConfig, "generate")
     _check(cfg)
     _check_mine(cfg)

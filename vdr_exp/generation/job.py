@@ -8,10 +8,12 @@ import json
 import logging
 from pathlib import Path
 
+import pypdfium2 as pdfium
 from tqdm.auto import tqdm
 
-from vdr_exp.data import dataset_folder
+from vdr_exp.data import dataset_folder, hub
 from vdr_exp.errors import InputError
+from vdr_exp.fixtures.tiny_generator import ensure_tiny_generator
 from vdr_exp.generation import filter as pair_filter
 from vdr_exp.generation import mining, vlm
 from vdr_exp.generation.config import GenerateRunConfig
@@ -41,12 +43,8 @@ def target(cfg: GenerateRunConfig) -> Path:
 
 def generator_path(cfg: GenerateRunConfig) -> str:
     if not cfg.generator.fixture:
-        from vdr_exp.data import hub
-
         hub.ensure_available(cfg.generator.path, "model", "generator.path")
         return cfg.generator.path
-    from vdr_exp.fixtures.tiny_generator import ensure_tiny_generator
-
     return str(ensure_tiny_generator(Path(cfg.fixtures.root) / "models"))
 
 
@@ -109,8 +107,6 @@ def require_some(candidates: list[pair_filter.Candidate], generator: str, raw_fi
 
 def page_texts(index: PageIndex, page_ids: list[str]) -> dict[str, str]:
     """The text layer of each PDF page (none for images, multi-page scans and PDF pages without text)."""
-    import pypdfium2 as pdfium
-
     texts: dict[str, str] = {}
     for pid in page_ids:
         ref = index.refs[pid]

@@ -11,10 +11,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import torch
+from mlflow.data.sources import LocalArtifactDatasetSource
 from sentence_transformers import SentenceTransformer
 
 from vdr_exp.data import dataset_folder, negatives
-from vdr_exp.data.layouts.local_docs import read_queries
+from vdr_exp.data.layouts.local_docs import doc_id, read_queries
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.errors import ConfigError
 from vdr_exp.generation import output, vlm
@@ -57,8 +58,6 @@ def _protocol(corpus: RetrievalProtocol, queries: dict[str, str], qrels: dict[st
 
 def _splits(candidates: list[Candidate], human: list[dict], corpus: RetrievalProtocol):
     """(train protocol of kept generated pairs, eval protocol, which queries the eval holds)."""
-    from vdr_exp.data.layouts.local_docs import doc_id
-
     kept = [c for c in candidates if c.kept]
     if human:
         train = kept
@@ -153,6 +152,4 @@ def finish(
 
 
 def steps_source(path: Path):
-    from mlflow.data.sources import LocalArtifactDatasetSource
-
     return LocalArtifactDatasetSource(str(path.resolve()))

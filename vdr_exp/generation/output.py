@@ -20,6 +20,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from vdr_exp.data.layouts.local_docs import doc_id
 from vdr_exp.generation.filter import Candidate
 from vdr_exp.labelling.store import PageRef
 
@@ -60,8 +61,6 @@ def generated_rows(candidates: list[Candidate], refs: dict[str, PageRef]) -> lis
 
 def labelled_rows(records: list[dict], source: str) -> list[dict]:
     """Rows of a local_docs queries file (human or reviewed): kept by definition, no filter scores."""
-    from vdr_exp.data.layouts.local_docs import doc_id
-
     rows = []
     for record in records:
         for entry in record["relevant"]:

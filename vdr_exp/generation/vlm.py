@@ -14,6 +14,7 @@ import re
 
 import torch
 from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from vdr_exp.generation.config import GeneratorConfig
 
@@ -56,8 +57,6 @@ def parse_queries(text: str, n: int) -> list[str]:
 
 class Generator:
     def __init__(self, cfg: GeneratorConfig) -> None:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         self.cfg = cfg
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.processor = AutoProcessor.from_pretrained(cfg.path)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import torch
 
 from vdr_exp.config import FixturesConfig, ModelConfig, PixelsConfig
+from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.labelling.pages import PageIndex
+from vdr_exp.modeling import models
 
 log = logging.getLogger(__name__)
 CHUNK = 64
@@ -33,13 +36,8 @@ class PageSearch:
     def _ready(self) -> None:
         if self._pages is not None:
             return
-        from vdr_exp.modeling import models
 
         if self.model_cfg.fixture:
-            from pathlib import Path
-
-            from vdr_exp.fixtures import ensure_fixtures
-
             ensure_fixtures(Path(self.fixtures.root))
         log.info("loading %s to search pages", self.model_cfg.path)
         self._model = models.load_model(self.model_cfg, self.pixels).model

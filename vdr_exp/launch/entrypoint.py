@@ -8,14 +8,16 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+import datasets
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from vdr_exp.config import flatten, keys_with
+from vdr_exp.config import BenchmarkConfig, TrackingConfig, flatten, keys_with
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import completed, job_spec
+from vdr_exp.runs import completed, job_spec, preemption, tracking
 from vdr_exp.runtime import console, failures, interrupts, job_context, redact
 from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.suites import mteb_tasks
 from vdr_exp.tags import CONFIG_FINGERPRINT, HYDRA_JOB_NUM, HYDRA_OVERRIDES, RUN_KIND
 
 RunConfig = TypeVar("RunConfig")
@@ -45,9 +47,6 @@ def describe_job(composed: DictConfig, job: JobContext) -> str:
     """The resolved values of one job, one ``key=value`` per line, for dry runs and logs; with
     ``sweep.dry_run_summary`` one line (:func:`summary_line`)."""
     if OmegaConf.select(composed, "benchmark.suite") or OmegaConf.select(composed, "benchmark.tasks"):
-        from vdr_exp.config import BenchmarkConfig
-        from vdr_exp.suites import mteb_tasks
-
         values = OmegaConf.to_container(composed.benchmark, resolve=True)
         suite = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(BenchmarkConfig), values))
         return "\n".join([summary_line(composed, job), *mteb_tasks.describe(suite)])
@@ -75,6 +74,7 @@ def quiet_libraries() -> None:
         logging.WARNING
     )
     try:
+        # transformers loads only when a job runs: --help stays instant
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -86,8 +86,6 @@ def _quiet_datasets() -> None:
     """datasets passes ``disable=`` to its bars itself (TQDM_DISABLE does not reach them) and reads its env var
     at import, which may have happened already: switched off through its API once the job is imported."""
     if not console.interactive():
-        import datasets
-
         datasets.disable_progress_bars()
 
 
@@ -129,9 +127,6 @@ def refuse_unsafe_overrides(argv: list[str]) -> None:
 def record_failure(composed: DictConfig, context: JobContext, error: BaseException, name: str) -> None:
     """A job that stops before its run opened (a config that fails validation, a ``model.from_run`` that does
     not resolve, a signal while the model loads) still leaves a FAILED (KILLED on a signal) run saying why."""
-    from vdr_exp.config import TrackingConfig
-    from vdr_exp.runs import tracking
-
     try:
         values = OmegaConf.to_container(composed.tracking, resolve=True)
         track = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), values))
@@ -198,8 +193,6 @@ def _run(cfg: RunConfig, composed: DictConfig, context: JobContext, import_job: 
 def _failed(error: BaseException, composed: DictConfig, context: JobContext, *, dry_run: bool) -> None:
     """Any failure of a job: a FAILED (KILLED) run if none recorded it yet, one ``error:`` line, and the exit.
     In a sweep a failed job does not cost the others their turn: the sweep ends non-zero after its last job."""
-    from vdr_exp.runs import preemption
-
     # A SLURM preemption: the checkpoint is saved and the run ended KILLED. Requeued, the job resumes it;
     # exiting without a result keeps the launcher (submitit) waiting for that second start.
     if isinstance(error, preemption.Preempted) and preemption.requeue():

@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vdr_exp.errors import ConfigError
@@ -39,7 +40,6 @@ def install(config: DictConfig) -> None:
             f"seeds={requested(config)} repeats the jobs of Hydra's basic sweeper, not of {target}; "
             "drop seeds=, or sweep the seed yourself (trainer.seed=42,43,44)."
         )
-    from hydra.core.plugins import Plugins
 
     try:
         import hydra_plugins  # noqa: F401 - Hydra locates the target from here, part by part

@@ -28,9 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from vdr_exp.config import SweepConfig, TrackingConfig, keys_with
 from vdr_exp.errors import LeaderboardError, VdrError
 from vdr_exp.launch import seed_sweeper
+from vdr_exp.reports import leaderboard
 from vdr_exp.runs import seeds, server_login, sweep_outcome, sweep_views, tracking
 from vdr_exp.runtime import redact
 from vdr_exp.runtime.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, clear_failed_jobs, failed_jobs, override_key
+from vdr_exp.suites import report
 from vdr_exp.tags import (
     ENTRY_POINT,
     ERROR,
@@ -177,7 +179,6 @@ class MlflowParentRun(Callback):
         if self.parent_run_id is None:  # a dry run: no runs, but bad configs still fail the command
             self._exit_if_jobs_failed(failed_jobs(Path(config.hydra.sweep.dir)))
             return
-        from vdr_exp.reports import leaderboard
 
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
         track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
@@ -205,8 +206,6 @@ class MlflowParentRun(Callback):
 
     def _describe(self, result: tuple, base: str | None, config: DictConfig, track: TrackingConfig) -> None:
         """The parent's Overview shows the leaderboard, each job one line; the URL of the sweep's view last."""
-        from vdr_exp.reports import leaderboard
-
         overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # ${oc.env:..} as written
         multirun = ["-m"] if sweep_keys(overrides, None) else []  # a preset sets multirun mode itself
         command = ["python", "-m", f"vdr_exp.{self.entry_kind}", *multirun, *redact.redact_overrides(overrides)]
@@ -222,8 +221,6 @@ class MlflowParentRun(Callback):
 
     def _suite_board(self, config: DictConfig, track: TrackingConfig) -> None:
         """A benchmark over several models: one suite pivot (models x tasks) for the whole sweep."""
-        from vdr_exp.suites import report
-
         name = str(OmegaConf.select(config, "benchmark.name"))
         try:
             report.write_for_root(
