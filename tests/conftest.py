@@ -42,11 +42,35 @@ def doc_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store with its schema migrated, made once per session (seconds of migrations)."""
+def beir_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ViDoRe-style export: corpus/, queries/, qrels/ sub-folders; graded qrels, one judged-irrelevant page."""
+    from documents import write_beir_folder
+
+    return write_beir_folder(tmp_path_factory.mktemp("beir"))
+
+
+@pytest.fixture(scope="session")
+def miniatures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The offline miniatures of the ViDoRe tasks (task name -> local folder), in mteb's own layout."""
+    from vdr_exp.fixtures import mini_vidore
+
+    return mini_vidore.build(tmp_path_factory.mktemp("mini_vidore"))
+
+
+@pytest.fixture(scope="session")
+def migrated_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store with its schema migrated (seconds of migrations): kept in pytest's cache per
+    MLflow version, so the quick loop migrates once, not once a session."""
+    from mlflow.version import VERSION
     from support.stores import migrate
 
-    return migrate(tmp_path_factory.mktemp("migrated") / "mlflow.db")
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    folder = cache.mkdir(f"mlflow-store-{VERSION}") if cache else tmp_path_factory.mktemp("migrated")
+    path = folder / "mlflow.db"
+    if not path.is_file():
+        scratch = folder / f"mlflow.db.{os.getpid()}.partial"
+        os.replace(migrate(scratch), path)  # whole or not at all, should two sessions race
+    return path
 
 
 @pytest.fixture
@@ -63,3 +87,18 @@ def store(new_store: Path):
     from support.stores import Store
 
     return Store(new_store.parent)
+
+
+UNIT = Path(__file__).parent / "unit"
+HEAVY_FIXTURES = {"fixture_paths", "demo"}  # the built tiny models and dataset (about a minute), the demo sweep
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The unit tier stays the quick loop (`make unit`, under a minute): no slow test and no built fixtures there;
+    such a test belongs in tests/e2e."""
+    for item in items:
+        if UNIT in item.path.parents:
+            heavy = HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))
+            if item.get_closest_marker("slow") or heavy:
+                why = f"uses {sorted(heavy)}" if heavy else "is marked slow"
+                raise pytest.UsageError(f"{item.nodeid} {why}: move it to tests/e2e (the unit tier stays quick)")

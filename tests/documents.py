@@ -1,9 +1,11 @@
-"""A folder of your own documents for tests: three multi-page PDFs and two page images, with queries.jsonl."""
+"""Document folders for tests: your own documents (three multi-page PDFs and two page images, with queries.jsonl)
+a ViDoRe-style BEIR export, and the labelling page's starting points."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 from vdr_exp.fixtures.pages import query_for, random_spec
@@ -36,3 +38,49 @@ def write_doc_folder(root: Path) -> Path:
     queries[0]["relevant"] = [{"file": "reports/annual.pdf", "page": 1, "grade": 2}, {"file": "memo.pdf", "page": 2}]
     (root / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries) + "\n")
     return root
+
+
+def write_beir_folder(root: Path) -> Path:
+    """ViDoRe-style export: corpus/, queries/, qrels/ sub-folders; graded qrels, one judged-irrelevant page."""
+    from datasets import Dataset, Features, Value
+    from datasets import Image as ImageFeature
+
+    rng = random.Random(11)
+    specs, images = pages(rng, 12)
+    corpus = Dataset.from_dict(
+        {"corpus-id": list(range(12)), "image": images},
+        features=Features({"corpus-id": Value("int64"), "image": ImageFeature()}),
+    )
+    queries = Dataset.from_dict(
+        {"query-id": [f"v{i}" for i in range(6)], "query": [query_for(s, rng) for s in specs[:6]]}
+    )
+    qrels = {"query-id": [], "corpus-id": [], "score": []}
+    for i in range(6):
+        for doc, grade in ((i, 2), (i + 6, 1 if i % 2 else 0)):  # a second, partly relevant page
+            qrels["query-id"].append(f"v{i}")
+            qrels["corpus-id"].append(doc)
+            qrels["score"].append(grade)
+    for name, rows in (("corpus", corpus), ("queries", queries), ("qrels", Dataset.from_dict(qrels))):
+        (root / name).mkdir()
+        rows.to_parquet(str(root / name / "test-00000-of-00001.parquet"))
+    return root
+
+
+def fresh_folder(doc_folder: Path, tmp_path: Path) -> Path:
+    """A copy of the session's document folder without its queries file: nothing labelled yet."""
+    folder = tmp_path / "docs"
+    shutil.copytree(doc_folder, folder)
+    (folder / "queries.jsonl").unlink()
+    return folder
+
+
+def write_generated(folder: Path) -> Path:
+    """Three generated queries as vdr_exp.generate writes its kept ones (the local_docs format)."""
+    lines = [
+        {"query_id": "g0", "query": "rail freight chart", "relevant": [{"file": "memo.pdf", "page": 2}]},
+        {"query_id": "g3", "query": "wind farm output", "relevant": [{"file": "chart.png"}]},
+        {"query_id": "g7", "query": "made up answer", "relevant": [{"file": "contract.pdf", "page": 1}]},
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "queries.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder / "queries.jsonl"

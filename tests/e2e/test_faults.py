@@ -1,56 +1,15 @@
-"""Faults a run meets in the wild end in a known state: a kill mid-save, SIGTERM, a tracking server that is down."""
+"""Faults a run meets in the wild end in a known state: a tracking server that is down fails in seconds, and
+parallel jobs opening a new store lose nothing (a kill mid-save: tests/unit/test_resume.py; signals:
+test_interrupted_runs.py)."""
 
 from __future__ import annotations
 
-import json
-import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
-from entrypoints import run_entry, runs_in, start_entry
-
-from vdr_exp.jobs.train import last_complete_checkpoint
-
-
-def _checkpoint(folder: Path, step: int, *, complete: bool = True) -> Path:
-    path = folder / f"checkpoint-{step}"
-    path.mkdir(parents=True)
-    (path / "model.safetensors").write_bytes(b"weights")
-    (path / "optimizer.pt").write_bytes(b"adam")
-    if complete:  # the trainer writes these after the weights; a kill while saving leaves them out
-        (path / "scheduler.pt").write_bytes(b"sched")
-        (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-    return path
-
-
-def test_resume_takes_the_newest_complete_checkpoint(tmp_path):
-    folder = tmp_path / "checkpoints"
-    good = _checkpoint(folder, 16)
-    _checkpoint(folder, 32, complete=False)  # killed while saving
-    assert last_complete_checkpoint(folder) == good
-    (folder / "checkpoint-32" / "trainer_state.json").write_text('{"global_st')  # cut mid-write
-    assert last_complete_checkpoint(folder) == good
-    (folder / "checkpoint-48").mkdir()
-    assert last_complete_checkpoint(folder) == good
-    assert last_complete_checkpoint(tmp_path / "none") is None
-
-
-@pytest.mark.slow
-def test_sigterm_ends_the_run_killed(tmp_path, fixture_paths):
-    process = start_entry("vdr_exp.train", ["experiment=offline_demo"], tmp_path, fixture_paths.root)
-    deadline = time.time() + 180
-    while time.time() < deadline and not (tmp_path / "run" / "base" / "metrics.csv").exists():
-        time.sleep(0.5)
-    assert process.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
-    process.send_signal(signal.SIGTERM)  # what timeout, docker stop, Kubernetes and SLURM send first
-    process.wait(timeout=120)
-    assert process.returncode != 0
-    (run,) = runs_in(tmp_path)
-    assert run.info.status == "KILLED" and "SIGTERM" in run.data.tags["error"]
+from entrypoints import run_entry
 
 
 def test_a_tracking_server_that_is_down_fails_in_seconds(tmp_path, fixture_paths):

@@ -13,7 +13,7 @@ from PIL import Image
 from vdr_exp.config import CONFIG_MODULE, load_evaluate_config, register_configs
 from vdr_exp.data.pages import FilePage, StoredPage
 from vdr_exp.errors import InputError
-from vdr_exp.modeling import models, page_encoding
+from vdr_exp.modeling import models
 from vdr_exp.modeling.page_encoding import PipelineSettings, encode_pages
 
 register_configs()
@@ -77,43 +77,6 @@ def test_a_page_that_fails_to_decode_in_a_worker_is_one_error_naming_it(fixture_
     assert "Traceback" not in message
 
 
-def test_auto_workers_leave_a_core_to_the_main_process_and_skip_single_batches_and_cpu_models(monkeypatch):
-    monkeypatch.setattr(page_encoding, "usable_cores", lambda: 16)
-    assert page_encoding.resolve_workers("auto", batches=100) == page_encoding.MAX_AUTO_WORKERS
-    assert page_encoding.resolve_workers("auto", batches=3) == 3
-    assert page_encoding.resolve_workers("auto", batches=1) == 0
-    monkeypatch.setattr(page_encoding, "usable_cores", lambda: 2)
-    assert page_encoding.resolve_workers("auto", batches=100) == 1
-    assert page_encoding.resolve_workers("auto", batches=100, accelerator=False) == 0  # torch uses every core
-    assert page_encoding.resolve_workers("0", batches=100) == 0
-    assert page_encoding.resolve_workers(3, batches=100) == 3
-
-
-def test_a_model_waiting_for_pages_says_so_in_the_log(caplog):
-    timing = page_encoding.EncodeTiming(wait_s=3.0, forward_s=7.0, pages=100, workers=1)
-    gpu = torch.device("cuda")  # only its type is read
-    with caplog.at_level("WARNING"):
-        page_encoding.warn_if_waiting(timing, gpu)
-    assert "waited 30%" in caplog.text and "eval.pipeline.workers" in caplog.text
-    caplog.clear()
-    page_encoding.warn_if_waiting(page_encoding.EncodeTiming(wait_s=0.5, forward_s=9.5, pages=100), gpu)
-    page_encoding.warn_if_waiting(timing, torch.device("cpu"))  # the CPU prepares and forwards: nothing to tune
-    assert caplog.text == ""
-
-
-@pytest.mark.parametrize(
-    ("override", "named"),
-    [("eval.pipeline.workers=many", "eval.pipeline.workers"), ("eval.pipeline.preprocess_on=gpu", "preprocess_on")],
-)
-def test_a_bad_pipeline_setting_is_refused_naming_the_key(override, named):
-    from vdr_exp.errors import ConfigError
-
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        composed = compose("evaluate", overrides=[override])
-    with pytest.raises(ConfigError, match=named):
-        load_evaluate_config(composed)
-
-
 def _pairs_with_a_damaged_page(root) -> str:
     """The recipe's schema; row 1's page has a valid header and its pixel data cut short."""
     from datasets import Dataset, Features, Value
@@ -155,67 +118,6 @@ def test_a_page_damaged_past_its_header_ends_the_run_with_one_line_and_a_failed_
     assert "Traceback" not in result.stderr
     (run,) = runs_in(tmp_path)
     assert run.info.status == "FAILED" and "cannot be decoded" in run.data.tags["error"]
-
-
-def _children(pid: int) -> set[int]:
-    from pathlib import Path
-
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-    return found
-
-
-def _alive(pid: int) -> bool:
-    from pathlib import Path
-
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("to_the_group", [False, True], ids=["to the run", "to its process group"])
-def test_sigterm_while_encoding_stops_the_workers_too(tmp_path, fixture_paths, to_the_group):
-    """SIGTERM to the run (kill, docker stop) or to its whole process group (timeout, SLURM): the run ends
-    KILLED, not with a worker's death, and no worker outlives it."""
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from entrypoints import _env, entry_command, runs_in
-
-    overrides = ["experiment=offline_eval", "eval.pipeline.workers=2", "eval.batch_size=1", "eval.cache=false"]
-    command = entry_command("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
-    with (tmp_path / "stderr.txt").open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
-        )
-    workers: set[int] = set()
-    deadline = time.time() + 180
-    while time.time() < deadline and len(workers) < 2 and process.poll() is None:
-        workers |= _children(process.pid)
-        time.sleep(0.05)
-    assert len(workers) >= 2, (tmp_path / "stderr.txt").read_text()[-2000:]
-    if to_the_group:
-        os.killpg(process.pid, signal.SIGTERM)
-    else:
-        process.send_signal(signal.SIGTERM)
-    process.wait(timeout=120)
-    assert process.returncode != 0
-    assert "DataLoader worker" not in (tmp_path / "stderr.txt").read_text()
-    deadline = time.time() + 15
-    while time.time() < deadline and any(_alive(pid) for pid in workers):
-        time.sleep(0.2)
-    assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the run"
-    (run,) = runs_in(tmp_path)
-    assert run.info.status == "KILLED"
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
-"""A FINISHED run's numbers are never reused for inputs that changed: skip-completed and the embedding cache
-both key on what the files hold, and a damaged cache entry is recomputed, never read."""
+"""Skipping completed jobs: a rerun of a sweep skips every job already FINISHED with the same config, force=true
+runs them again (unchanged models from the embedding cache, the same scores); and a FINISHED run's numbers are
+never reused for inputs that changed: skip-completed and the embedding cache both key on what the files hold, and
+a damaged cache entry is recomputed, never read. The keys themselves: tests/unit/test_skip_fingerprints.py."""
 
 from __future__ import annotations
 
@@ -7,9 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from entrypoints import run_entry, runs_in
-
-from vdr_exp.data import content
+from entrypoints import run_entry, runs_in, tiny_eval_sweep
 
 
 def _sweep(work: Path, fixtures: Path, model: Path, docs: Path, *extra: str):
@@ -63,18 +63,45 @@ def test_edited_data_or_model_files_rerun_and_a_damaged_cache_entry_is_recompute
     assert runs[-1].data.metrics["embedding_cache_hits"] == 2  # rewritten whole, and used again
 
 
-def test_content_keys_follow_every_file_edit(tmp_path):
-    folder = tmp_path / "data"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "sub" / "queries.jsonl").write_text('{"q": 1}\n')
-    key = content.stat_key(folder)
-    assert content.stat_key(folder) == key and content.stat_key("org/hub-model") is None
-    (folder / "sub" / "queries.jsonl").write_text('{"q": 2}\n')
-    assert content.stat_key(folder) != key
-    (folder / "model.safetensors").write_bytes(b"w1")
-    (folder / "chat_template.jinja").write_text("a")
-    small = content.small_files_digest(folder)
-    (folder / "model.safetensors").write_bytes(b"w2")  # weights are hashed from the loaded tensors instead
-    assert content.small_files_digest(folder) == small
-    (folder / "chat_template.jinja").write_text("b")
-    assert content.small_files_digest(folder) != small
+FOUR_JOBS = tiny_eval_sweep("joblib", "pixels=fixture_small,side_256", "hydra.launcher.n_jobs=4")
+
+
+def _children(workdir: Path, parent_id: str):
+    return [r for r in runs_in(workdir) if r.data.tags.get("mlflow.parentRunId") == parent_id]
+
+
+@pytest.mark.slow
+def test_four_parallel_jobs_then_skip_then_force(tmp_path, fixture_paths):
+    first = run_entry("vdr_exp.evaluate", FOUR_JOBS, tmp_path, fixture_paths.root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (parent,) = runs_in(tmp_path, "sweep")
+    children = _children(tmp_path, parent.info.run_id)
+    assert len(children) == 4 and all(r.info.status == "FINISHED" and "ndcg_at_10" in r.data.metrics for r in children)
+    assert len({r.data.tags["config_fingerprint"] for r in children}) == 4
+
+    again = run_entry("vdr_exp.evaluate", FOUR_JOBS, tmp_path, fixture_paths.root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped: identical config already FINISHED") == 4
+    second = runs_in(tmp_path, "sweep")[-1]
+    assert not _children(tmp_path, second.info.run_id)
+    skipped = {v for k, v in second.data.tags.items() if k.startswith("skipped.")}
+    assert skipped == {r.info.run_id for r in children}
+    assert "| tiny_qwen3_vl_4x" in again.stdout  # the leaderboard still lists the skipped jobs' runs
+
+    forced = run_entry("vdr_exp.evaluate", [*FOUR_JOBS, "force=true"], tmp_path, fixture_paths.root)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    third = runs_in(tmp_path, "sweep")[-1]
+    rerun = _children(tmp_path, third.info.run_id)
+    assert len(rerun) == 4
+    assert not [r for r in runs_in(tmp_path) if r.info.status == "RUNNING"]
+    # Unchanged models: nothing is encoded again (embedding cache) and every metric is identical.
+    first_by_config = {r.data.tags["config_fingerprint"]: r.data.metrics for r in children}
+    for r in rerun:
+        assert (r.data.metrics["embedding_cache_hits"], r.data.metrics["embedding_cache_misses"]) == (2, 0)
+        before = first_by_config[r.data.tags["config_fingerprint"]]
+
+        # Scores, that is: cache counters and encoding speed (logged only where something was encoded) aside.
+        def scores(metrics: dict[str, float]) -> dict[str, float]:
+            return {k: v for k, v in metrics.items() if not k.startswith(("embedding_cache", "encode_"))}
+
+        assert scores(r.data.metrics) == scores(before)

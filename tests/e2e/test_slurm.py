@@ -15,7 +15,7 @@ import pytest
 from entrypoints import run_entry, runs_in, start_entry, store_client
 from support import slurm_cluster
 
-from vdr_exp.jobs.train import last_complete_checkpoint
+from vdr_exp.jobs.resume import last_complete_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,6 @@ language), MTEB result files that mteb reads back, the suite pivot, and bad task
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -11,96 +10,9 @@ import pandas as pd
 import pytest
 from entrypoints import run_entry, runs_in, store_client
 
-from vdr_exp.fixtures import mini_vidore
-from vdr_exp.suites import report
 from vdr_exp.suites.loading import load_task
 
 mteb = pytest.importorskip("mteb")
-
-
-@pytest.fixture(scope="module")
-def miniatures(tmp_path_factory):
-    return mini_vidore.build(tmp_path_factory.mktemp("mini_vidore"))
-
-
-@pytest.mark.parametrize(
-    ("task", "subsets", "main_score"),
-    [
-        ("VidoreArxivQARetrieval", {"default": ("eng-Latn",)}, "ndcg_at_5"),
-        ("Vidore2ESGReportsRetrieval", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_5"),
-        ("Vidore3FinanceEnRetrieval", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
-        ("Vidore3FinanceEnRetrieval.v2", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
-        ("Vidore3FinanceEnBM25sReranking.v2", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
-    ],
-)
-def test_each_miniature_loads_through_mtebs_own_loader(miniatures, task, subsets, main_score):
-    multilingual = list(subsets) != ["default"]
-    loaded = load_task(task, subsets=["english", "french"] if multilingual else None, local_path=str(miniatures[task]))
-    assert loaded.main_score == main_score and loaded.split == "test"
-    assert loaded.revision == mteb.get_task(task).metadata.dataset["revision"]  # the pinned one, from mteb
-    assert {name: langs for name, (_, langs) in loaded.subsets.items()} == subsets
-    for protocol, _ in loaded.subsets.values():
-        assert len(protocol.queries) == 12 and len(protocol.corpus) == 60
-        assert all(len(docs) == 1 and set(docs) <= set(protocol.corpus) for docs in protocol.qrels.values())
-    reranking = "Reranking" in task
-    assert set(loaded.candidates) == (set(subsets) if reranking else set())  # mteb's top_ranked, per subset
-    for subset, lists in loaded.candidates.items():
-        protocol, _ = loaded.subsets[subset]
-        assert set(lists) == set(protocol.queries) and all(len(docs) in (6, 7) for docs in lists.values())
-        missed = [q for q, docs in lists.items() if not set(docs) & set(protocol.qrels[q])]
-        assert len(missed) == 3  # a first stage's misses stay misses: every fourth query
-
-
-def test_reranking_scores_come_from_mtebs_scorer_and_a_missed_page_counts_as_missed():
-    from vdr_exp.suites.rerank_tasks import mteb_scores, rankings
-
-    qrels = {"q1": {"d1": 1}, "q2": {"d9": 1}, "q3": {}}  # q2's relevant page is not among its candidates
-    results = {"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.1}, "q2": {"d4": 0.5, "d5": 0.4}, "q3": {"d1": 1.0}}
-    scores = mteb_scores(results, qrels, (1, 3, 10))
-    # mteb rounds to 5 decimals; q3 (no relevant page) is left out, q2 scores 0
-    assert scores["ndcg_at_10"] == pytest.approx((1 / math.log2(3) + 0.0) / 2, abs=1e-5)
-    assert scores["recall_at_1"] == 0.0 and scores["recall_at_3"] == pytest.approx(0.5)
-    assert scores["mrr_at_10"] == pytest.approx(0.25)
-    assert list(rankings(results).query("query_id == 'q1'")["doc_id"]) == ["d2", "d1", "d3"]
-
-
-def test_published_task_scores_sit_beside_the_reproduced_ones_per_task_and_on_average():
-    table = pd.DataFrame({"T1": [0.5, 0.2], "T2": [0.3, 0.1], "mean": [0.4, 0.15]}, index=["a", "b"])
-    published = pd.DataFrame(
-        [
-            ("a", "T1", 0.6, "MTEB leaderboard"),
-            ("a", "T2", 0.2, "MTEB leaderboard"),
-            ("a", "T3", 0.9, "MTEB leaderboard"),
-        ],
-        columns=["model", "task", "published", "source"],
-    )
-    frame = report.published_vs_reproduced(table, published).set_index("task")
-    assert frame.loc["T1", "difference"] == pytest.approx(-0.1) and frame.loc["T2", "difference"] == pytest.approx(0.1)
-    assert pd.isna(frame.loc["T3", "reproduced"])  # not run: no difference, and not in the average
-    mean = frame.loc["mean (2 tasks)"]
-    assert mean["published"] == pytest.approx(0.4) and mean["reproduced"] == pytest.approx(0.4)
-    assert set(frame["model"]) == {"a"} and set(frame["source"]) == {"MTEB leaderboard"}
-    assert report.file_stem("ViDoRe(v3.1, reranking)") == "ViDoRe_v3.1_reranking"
-
-
-def test_the_pivot_averages_languages_within_a_task_and_tasks_within_the_suite():
-    rows = pd.DataFrame(
-        [
-            ("a", "T1", "default", "ndcg_at_5", 0.5),
-            ("a", "T2", "english", "ndcg_at_10", 0.2),
-            ("a", "T2", "french", "ndcg_at_10", 0.4),
-            ("b", "T1", "default", "ndcg_at_5", 0.1),
-            ("b", "T2", "english", "ndcg_at_10", 0.1),
-            ("b", "T2", "french", "ndcg_at_10", 0.1),
-        ],
-        columns=["model", "task", "subset", "metric", "score"],
-    )
-    table = report.pivot(rows)
-    assert list(table.index) == ["a", "b"] and list(table.columns) == ["T1", "T2", "mean"]
-    assert table.loc["a", "T2"] == pytest.approx(0.3) and table.loc["a", "mean"] == pytest.approx(0.4)
-    by_language = report.pivot(rows, by_language=True)
-    assert list(by_language.columns) == ["T1", "T2/english", "T2/french", "mean"]
-    assert by_language.loc["a", "mean"] == pytest.approx(0.4)  # the suite score does not change with the view
 
 
 @pytest.mark.slow  # a two-model sweep over three tasks; CI runs it

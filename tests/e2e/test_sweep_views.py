@@ -1,7 +1,7 @@
 """What a sweep leaves for the MLflow UI: a saved view behind the URL it prints, and descriptions on its runs.
 
-The browser side (the view opened in Chromium, the descriptions rendered) is tests/test_ui.py; here the stored
-facts the UI reads, on the demo sweep (`make demo`).
+The browser side (the view opened in Chromium, the descriptions rendered) is test_ui.py; here the stored facts the
+UI reads, on the demo sweep (`make demo`); the descriptions' pieces in-process: tests/unit/test_sweep_descriptions.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from entrypoints import runs_in, store_client
-from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
 from vdr_exp.runs import sweep_views, tracking
 
@@ -78,21 +77,3 @@ def test_each_job_says_in_one_line_what_it_is_and_how_it_scored(sweep):
             assert delta == pytest.approx(run.data.metrics["ndcg_at_10"] - base, abs=1e-9)
             said = "(the sweep's base)" if run.data.tags["model_name"] == "tiny_qwen3_vl" else f"Δ {delta:+.3f} vs"
             assert said in line
-
-
-def test_a_long_leaderboard_is_shortened_to_fit_a_run_description():
-    table = "\n".join(["| model | NDCG@10 |", "|---|---|", *(f"| model_{i} | 0.{i:03d} |" for i in range(1000))])
-    urls = {"runs table": "http://127.0.0.1:5000/#/view"}
-    text = sweep_views.sweep_description(table, command=["python"], links={}, folder=Path("out"), urls=urls)
-    assert len(text) <= MAX_TAG_VAL_LENGTH and "shortened" in text and "| model_0 | 0.000 |" in text
-    assert text.endswith("[runs table](http://127.0.0.1:5000/#/view)")
-
-
-def test_the_view_shows_a_swept_group_by_its_name_and_a_swept_value_as_itself():
-    from omegaconf import OmegaConf
-
-    config = OmegaConf.create({"model": {"name": "m", "path": "p"}, "trainer": {"learning_rate": 1e-5}, "loss": {}})
-    keys = sweep_views.param_keys(config, ["model", "trainer.learning_rate", "loss", "extra"])
-    assert keys == ["model.name", "trainer.learning_rate", "extra"]  # a group without a name has no one param
-    assert sweep_views.config_dims(OmegaConf.create({"eval": {"dims": [8, 32, 16]}})) == [32, 16, 8]
-    assert sweep_views.config_dims(OmegaConf.create({"eval": {"dims": [64]}, "loss": {}})) == []  # the full width

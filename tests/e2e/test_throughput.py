@@ -42,9 +42,3 @@ def test_a_page_adds_its_vision_patches_and_gradients_triple_the_count(tiny):
         tiny(features)
     assert with_grad.flops == pytest.approx(3 * no_grad.flops)
     assert with_grad.train_images == 1
-
-
-def test_no_utilisation_is_claimed_without_a_known_peak():
-    assert throughput.peak_flops("cpu") is None
-    rates = throughput.rates("encode_pages", seconds=2.0, flops=4e12, device="cpu", items=("encode_pages", 10))
-    assert rates == {"encode_pages_per_s": 5.0, "encode_pages_tflops_per_s": 2.0}

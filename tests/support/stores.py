@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from vdr_exp.config import TrackingConfig
@@ -47,9 +48,12 @@ class Store:
         metrics["param_count"] = extra.pop("params", 1000)
         for dim, value in extra.pop("dims", {}).items():
             metrics[f"ndcg_at_10_dim_{dim}"] = value
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, value)
-        self.client.log_param(run_id, "model.published_params", str(extra.pop("published", None)))
+        now = int(time.time() * 1000)
+        self.client.log_batch(  # one transaction, as the pipeline batches its logging
+            run_id,
+            metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+            params=[Param("model.published_params", str(extra.pop("published", None)))],
+        )
         self.client.set_terminated(run_id, status=status)
         time.sleep(0.005)  # distinct start times: "latest" must be well defined
         return run_id

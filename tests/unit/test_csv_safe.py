@@ -110,9 +110,9 @@ def _run_with_per_query(
     return run.info.run_id
 
 
-def test_compare_pairs_each_id_once_and_writes_an_inert_csv(tmp_path):
+def test_compare_pairs_each_id_once_and_writes_an_inert_csv(tmp_path, new_store):
     """Four ids that read as the number 16 made 16 pairs when the CSV was read with numbers for ids."""
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{new_store}")
     experiment = client.create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
     ids = ["16", "016", "16.0", "1.6e1"]
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()

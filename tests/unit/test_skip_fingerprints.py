@@ -1,18 +1,14 @@
-"""Leftovers of the second adversarial round (issue 30): the skip fingerprint ignores what only describes a model
-and follows the Hub commit its revision resolves to; a resumed run's MLflow table holds each row once."""
+"""What skip-completed keys a job on: the config fingerprint ignores what only describes a model, a Hub revision
+is keyed by the commit it resolves to, and content keys follow every file edit (weights by their tensors). Whole
+sweeps skipped, forced and rerun on changed inputs: tests/e2e/test_skip_completed.py."""
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-
-import pandas as pd
 from hydra import compose, initialize_config_module
-from mlflow.tracking import MlflowClient
 
-from vdr_exp.config import TrackingConfig, load_evaluate_config, register_configs
-from vdr_exp.runs import completed, tracking
+from vdr_exp.config import load_evaluate_config, register_configs
+from vdr_exp.data import content
+from vdr_exp.runs import completed
 
 
 def _composed(*overrides: str):
@@ -46,20 +42,18 @@ def test_a_hub_revision_is_keyed_by_the_commit_it_resolves_to(tmp_path, monkeypa
     assert completed.content_keys(cfg)["model.revision"] == "c" * 40
 
 
-def test_a_resumed_run_logs_its_table_once(tmp_path):
-    cfg = TrackingConfig(name="t", store=str(tmp_path / "m.db"), artifact_root=str(tmp_path / "art"))
-    table = pd.DataFrame({"query_id": ["q1", "q2"], "ndcg_at_10": [0.5, 1.0]})
-    with tracking.tracked_run(cfg, "first", {}) as run_id:
-        tracking.log_table(table, artifact_file="per_query_table.json")
-    with tracking.tracked_run(cfg, None, {}, resume_run_id=run_id):
-        tracking.log_table(table, artifact_file="per_query_table.json")
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
-    logged = json.loads(Path(client.download_artifacts(run_id, "per_query_table.json", str(tmp_path))).read_text())
-    assert logged["data"] == [["q1", 0.5], ["q2", 1.0]]
-    assert "per_query_table.json" in client.get_run(run_id).data.tags.get("mlflow.loggedArtifacts", "")
-
-
-def test_no_module_logs_a_table_but_through_tracking():
-    root = Path(__file__).resolve().parents[2] / "vdr_exp"
-    callers = [p.name for p in root.rglob("*.py") if re.search(r"mlflow\.log_table\(", p.read_text())]
-    assert callers == ["tracking.py"]
+def test_content_keys_follow_every_file_edit(tmp_path):
+    folder = tmp_path / "data"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "queries.jsonl").write_text('{"q": 1}\n')
+    key = content.stat_key(folder)
+    assert content.stat_key(folder) == key and content.stat_key("org/hub-model") is None
+    (folder / "sub" / "queries.jsonl").write_text('{"q": 2}\n')
+    assert content.stat_key(folder) != key
+    (folder / "model.safetensors").write_bytes(b"w1")
+    (folder / "chat_template.jinja").write_text("a")
+    small = content.small_files_digest(folder)
+    (folder / "model.safetensors").write_bytes(b"w2")  # weights are hashed from the loaded tensors instead
+    assert content.small_files_digest(folder) == small
+    (folder / "chat_template.jinja").write_text("b")
+    assert content.small_files_digest(folder) != small

@@ -1,5 +1,7 @@
 """Benchmark suites as MTEB defines them: every task, dataset path and pinned revision read from mteb's registry;
-any registered benchmark by name, the runnable ones listed when a name is wrong."""
+any registered benchmark by name, the runnable ones listed when a name is wrong (also as the command line's dry
+runs say it); each offline miniature loads through mteb's own loader. In-process, but mteb's registry takes
+seconds to load, so not in the unit tier (the suite's scores and tables: tests/unit/test_suite_scoring.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from entrypoints import run_entry
 from vdr_exp.config import BenchmarkConfig, RerankerConfig, register_configs
 from vdr_exp.errors import ConfigError
 from vdr_exp.suites import mteb_tasks
+from vdr_exp.suites.loading import load_task
 from vdr_exp.suites.runner import check_reranker
 
 mteb = pytest.importorskip("mteb")
@@ -115,3 +118,31 @@ def test_dry_runs_list_v31_and_korean_tasks_and_an_unknown_name_exits_2_with_the
     assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
     assert "'ViDoRe(v9)'" in errors[0] and "ViDoRe(v3.1)" in errors[0] and "KoViDoRe(v2)" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("task", "subsets", "main_score"),
+    [
+        ("VidoreArxivQARetrieval", {"default": ("eng-Latn",)}, "ndcg_at_5"),
+        ("Vidore2ESGReportsRetrieval", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_5"),
+        ("Vidore3FinanceEnRetrieval", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
+        ("Vidore3FinanceEnRetrieval.v2", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
+        ("Vidore3FinanceEnBM25sReranking.v2", {"english": ("eng-Latn",), "french": ("fra-Latn",)}, "ndcg_at_10"),
+    ],
+)
+def test_each_miniature_loads_through_mtebs_own_loader(miniatures, task, subsets, main_score):
+    multilingual = list(subsets) != ["default"]
+    loaded = load_task(task, subsets=["english", "french"] if multilingual else None, local_path=str(miniatures[task]))
+    assert loaded.main_score == main_score and loaded.split == "test"
+    assert loaded.revision == mteb.get_task(task).metadata.dataset["revision"]  # the pinned one, from mteb
+    assert {name: langs for name, (_, langs) in loaded.subsets.items()} == subsets
+    for protocol, _ in loaded.subsets.values():
+        assert len(protocol.queries) == 12 and len(protocol.corpus) == 60
+        assert all(len(docs) == 1 and set(docs) <= set(protocol.corpus) for docs in protocol.qrels.values())
+    reranking = "Reranking" in task
+    assert set(loaded.candidates) == (set(subsets) if reranking else set())  # mteb's top_ranked, per subset
+    for subset, lists in loaded.candidates.items():
+        protocol, _ = loaded.subsets[subset]
+        assert set(lists) == set(protocol.queries) and all(len(docs) in (6, 7) for docs in lists.values())
+        missed = [q for q, docs in lists.items() if not set(docs) & set(protocol.qrels[q])]
+        assert len(missed) == 3  # a first stage's misses stay misses: every fourth query

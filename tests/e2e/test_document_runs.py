@@ -1,0 +1,118 @@
+"""Your own documents (PDFs + images + queries.jsonl) and the BEIR layout, evaluated end to end with MTEB-style
+results; a bad queries file fails the run naming file and line; mining writes the recipe's schema and trains.
+Reading the folders in-process: tests/unit/test_documents.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import pytrec_eval
+from entrypoints import run_entry, runs_in, store_client
+
+from vdr_exp.data.dataset_folder import load_rows
+
+
+def _trec_eval_ndcg(run_dir: Path) -> float:
+    with open(run_dir / "qrels.tsv") as f:
+        qrels = pytrec_eval.parse_qrel(f)
+    with open(run_dir / "run.trec") as f:
+        run = pytrec_eval.parse_run(f)
+    scores = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    return sum(q["ndcg_cut_10"] for q in scores.values()) / len(scores)
+
+
+def test_evaluate_a_folder_of_documents_end_to_end(doc_folder, tmp_path, fixture_paths):
+    overrides = [
+        "experiment=offline_eval",
+        "dataset=local_docs",
+        f"dataset.path={doc_folder}",
+        f"dataset.page_cache={tmp_path / 'cache'}",
+        "dataset.dpi=72",
+    ]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FINISHED" and run.data.tags["dataset"] == "local_docs"
+    per_query = pd.read_csv(tmp_path / "run" / "per_query.csv")
+    assert sorted(per_query["query_id"]) == sorted(f"q{i}" for i in range(11))
+    assert abs(_trec_eval_ndcg(tmp_path / "run") - run.data.metrics["ndcg_at_10"]) < 1e-6
+    task = json.loads((tmp_path / "run" / "mteb_results.json").read_text())
+    (scores,) = task["scores"]["eval"]
+    assert task["task_name"] == "local-docs" and scores["main_score"] == pytest.approx(run.data.metrics["ndcg_at_10"])
+    assert {"ndcg_at_10", "map_at_100", "mrr_at_10", "recall_at_10"} <= set(scores) and task["evaluation_time"] > 0
+    logged = {a.path for a in store_client(tmp_path).list_artifacts(run.info.run_id)}
+    assert {"mteb_results.json", "per_query.csv", "run.trec"} <= logged
+
+
+def test_bad_queries_file_fails_the_run_with_file_and_line(doc_folder, tmp_path, fixture_paths):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query_id": "a", "query": "x", "relevant": [{"file": "memo.pdf", "page": 9}]}\n')
+    overrides = [
+        "experiment=offline_eval",
+        "dataset=local_docs",
+        f"dataset.path={doc_folder}",
+        f"dataset.queries_file={bad}",
+        f"dataset.page_cache={tmp_path / 'cache'}",
+    ]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 2
+    assert f"error: {bad}:1: page 9 of 'memo.pdf' is out of range" in result.stderr
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FAILED" and "out of range" in run.data.tags["error"]
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_beir_layout_with_graded_qrels_matches_trec_eval(beir_folder, tmp_path, fixture_paths):
+    overrides = ["experiment=offline_eval", "dataset=beir", f"dataset.path={beir_folder}"]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = runs_in(tmp_path)
+    qrels = pd.read_csv(tmp_path / "run" / "qrels.tsv", sep="\t", header=None, names=["q", "it", "d", "grade"])
+    assert sorted(qrels["grade"].unique()) == [0, 1, 2] and len(qrels) == 12
+    assert abs(_trec_eval_ndcg(tmp_path / "run") - run.data.metrics["ndcg_at_10"]) < 1e-6
+    assert "test" in json.loads((tmp_path / "run" / "mteb_results.json").read_text())["scores"]
+
+
+@pytest.mark.slow  # mining plus a training run (about 35 s); CI runs it
+def test_mine_writes_the_recipe_schema_and_trains(doc_folder, tmp_path, fixture_paths):
+    out = tmp_path / "mined"
+    overrides = [
+        "model=tiny_qwen3_vl",
+        "pixels=fixture_small",
+        f"dataset.path={doc_folder}",
+        f"dataset.page_cache={tmp_path / 'cache'}",
+        "mine.num_negatives=3",
+        f"mine.out={out}",
+    ]
+    result = run_entry("vdr_exp.mine", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Read afresh: datasets would otherwise serve a same-named folder's cached rows (see load_rows).
+    train, held_out = load_rows(str(out), "train", "train"), load_rows(str(out), "eval", "train")
+    assert train.column_names == ["query", "image", "negative_0", "negative_1", "negative_2"]
+    assert len(train) + len(held_out) == 12  # one row per relevant page: 11 queries, one with two pages
+    assert len(held_out) in (2, 3)  # 20% of the 11 queries (seeded), one of which may have two pages
+    for row in train:
+        positive = row["image"].tobytes()
+        assert all(row[f"negative_{k}"].tobytes() != positive for k in range(3))
+    summary = json.loads((out / "mining.json").read_text())
+    assert summary["splits"]["train"]["rows"] == len(train) and summary["settings"]["num_negatives"] == 3
+    (mine_run,) = runs_in(tmp_path, "mine")
+    assert mine_run.info.status == "FINISHED" and mine_run.data.tags["mined_dataset"] == str(out)
+
+    # ... and the mined folder is a training set for the recipe's loss and protocol.
+    train_overrides = [
+        "experiment=offline_demo",
+        "dataset=mined",
+        f"dataset.path={out}",
+        "dataset.protocol.num_negatives=3",
+        "trainer.max_steps=2",
+        "trainer.per_device_train_batch_size=4",
+        "loss.mini_batch_size=4",
+    ]
+    result = run_entry("vdr_exp.train", train_overrides, tmp_path / "training", fixture_paths.root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (train_run,) = runs_in(tmp_path / "training", "train")
+    assert train_run.info.status == "FINISHED" and "ndcg_at_10" in train_run.data.metrics
