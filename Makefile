@@ -14,10 +14,11 @@ OUTPUTS ?= outputs
 FIXTURES ?= $(OUTPUTS)/fixtures
 # A new virtualenv takes about 7 GB (PyPI's torch for Linux is the CUDA build); checked before creating one.
 MIN_FREE_GB ?= 7
-# `make test` skips tests marked slow (CI runs them: PYTEST_ARGS="-m 'slow or not slow'").
+# `make test` runs both tiers, tests/unit and tests/e2e, and skips tests marked slow (CI runs them:
+# PYTEST_ARGS="-m 'slow or not slow'"); `make unit` runs tests/unit alone.
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup lock test fixtures demo ui ui-check server lint format clean bench label docs
+.PHONY: setup lock test unit fixtures demo ui ui-check server lint format clean bench label docs
 
 setup: $(STAMP)
 
@@ -49,6 +50,10 @@ lock:
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The quick loop: tests/unit only (in-process, no subprocess, no training; under a minute on a quiet machine).
+unit: setup
+	$(PY) -m pytest -q tests/unit
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict turns every broken link or missing page into an error.
 docs: setup
