@@ -2,7 +2,7 @@
 
 Hand-written reference pages drift from the code; these are generated on every `mkdocs build` (the
 mkdocs-gen-files plugin runs this file), so a new key, group or option shows up with its type, bounds,
-default and comment the day it is added. `pages()` is pure (path -> Markdown) so tests/test_docs.py can check
+default and comment the day it is added. `pages()` is pure (path -> Markdown) so tests/unit/test_docs.py can check
 that every config group and schema field is listed without building the site.
 """
 

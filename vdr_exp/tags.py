@@ -2,7 +2,7 @@
 
 Runs outlive the code that wrote them: the UI's saved views, the leaderboards, skip-finished-work and resume all
 find runs by these names and values, so a name is spelled here once and imported everywhere
-(``tests/test_tag_contract.py`` fails on a literal elsewhere). Renaming one orphans every run already logged.
+(``tests/unit/test_tag_contract.py`` fails on a literal elsewhere). Renaming one orphans every run already logged.
 This is the bottom layer: it imports only the standard library. ``docs/reference/runs.md`` describes the tags.
 """
 

@@ -42,7 +42,7 @@ from vdr_exp.tags import (
 if TYPE_CHECKING:
     import pandas as pd
 
-NOTE_TAG, VIEW_TAG_PREFIX = MLFLOW_NOTE, MLFLOW_VIEW_STATE_PREFIX  # the names tests/test_sweep_views.py reads
+NOTE_TAG, VIEW_TAG_PREFIX = MLFLOW_NOTE, MLFLOW_VIEW_STATE_PREFIX  # the names tests/e2e/test_sweep_views.py reads
 VIEW_URL_PARAM = "viewStateShareKey"
 # MLflow 3.17 opens an experiment on its GenAI pages unless the URL asks for the model-training view.
 TRAINING_VIEW = "workflowType=machine_learning"
