@@ -139,10 +139,11 @@ def file_stem(name: str) -> str:
 
 
 def _heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
+    # optional extra (plots)
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
 
     fig, ax = plt.subplots(figsize=(2.4 + 1.3 * len(table.columns), 2.2 + 0.5 * len(table)))
     image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
