@@ -1,6 +1,3 @@
 """The process a job runs in: console and library settings, signals, secret redaction, the failure contract, safe
-CSV files and what Hydra tells the job. Everything above builds on it; it imports only :mod:`vdr_exp.errors`."""
-
-from vdr_exp.runtime.console import set_library_environment
-
-set_library_environment()  # before any module above imports the libraries that read it
+CSV files and what Hydra tells the job. Everything above builds on it; it imports only :mod:`vdr_exp.errors`.
+The libraries' environment (:func:`console.set_library_environment`) is set by ``vdr_exp/__init__.py``, first."""

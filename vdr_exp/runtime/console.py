@@ -1,6 +1,6 @@
 """What a job prints: one line per event when its output is a log file or CI, not a terminal.
 
-Imported by ``vdr_exp.runs`` itself, so it runs before mlflow, datasets or transformers import tqdm: tqdm
+Called by ``vdr_exp/__init__.py``, so it runs before mlflow, datasets or transformers import tqdm: tqdm
 reads ``TQDM_DISABLE`` when it is imported, not when a bar is drawn.
 """
 
