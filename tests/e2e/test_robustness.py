@@ -78,12 +78,11 @@ BAD_CASE_NAMES = [
 ]
 
 
-# Three of the cases run in `make test`; the others (about 15 s each) in CI, to keep the default suite under 15 min.
+# Two of the cases run in `make test`; the others (about 15 s each) in CI, to keep the default suite under 15 min.
 SLOW_CASES = {
     "missing dataset columns",
     "empty image",
     "hub model not available offline",
-    "missing model path",
     "corrupt image",
     "empty query",
 }

@@ -135,21 +135,6 @@ def test_evaluate_run_of_the_fixtures(tmp_path, fixture_paths):
     assert len(pd.read_csv(tmp_path / "run" / "per_query.csv")) == 64
 
 
-def test_failing_run_ends_failed_with_a_clear_message(tmp_path, fixture_paths):
-    missing = tmp_path / "no-such-model"
-    result = run_entry(
-        "vdr_exp.evaluate",
-        ["experiment=offline_eval", "model=custom", f"model.path={missing}"],
-        tmp_path,
-        fixture_paths.root,
-    )
-    assert result.returncode != 0
-    assert "does not exist" in result.stderr
-    _, run = only_run(tmp_path)
-    assert run.info.status == "FAILED"
-    assert "does not exist" in run.data.tags["error"]
-
-
 def test_runs_log_their_datasets_as_mlflow_inputs(demo):
     client, run, _ = train_run(demo)
     by_context = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i for i in run.inputs.dataset_inputs}

@@ -39,12 +39,12 @@ def test_resume_takes_the_newest_complete_checkpoint(tmp_path):
 
 
 def test_a_first_start_resumes_nothing(monkeypatch, new_store):
-    tracking = TrackingConfig(store=str(new_store))
+    cfg = TrackingConfig(store=str(new_store))
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
-    assert preemption.requeued_run(tracking, "abc") is None
+    assert preemption.requeued_run(cfg, "abc") is None
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
-    assert preemption.requeued_run(tracking, "abc") is None  # requeued, but no run of this job in the store
+    assert preemption.requeued_run(cfg, "abc") is None  # requeued, but no run of this job in the store
 
 
 def test_a_resumed_run_logs_its_table_once(tmp_path, new_store):
