@@ -1,9 +1,12 @@
 """Benchmark suites as MTEB defines them: every task, dataset path and pinned revision read from mteb's registry;
 any registered benchmark by name, the runnable ones listed when a name is wrong (also as the command line's dry
-runs say it); each offline miniature loads through mteb's own loader. In-process, but mteb's registry takes
-seconds to load, so not in the unit tier (the suite's scores and tables: tests/unit/test_suite_scoring.py)."""
+runs say it); each offline miniature loads through mteb's own loader; reranking scores come from mteb's scorer.
+In-process, but importing mteb and loading its registry take seconds, so not in the unit tier (the suite's
+tables: tests/unit/test_suite_tables.py; our metrics against mteb's: test_mteb_parity.py)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from entrypoints import run_entry
@@ -146,3 +149,16 @@ def test_each_miniature_loads_through_mtebs_own_loader(miniatures, task, subsets
         assert set(lists) == set(protocol.queries) and all(len(docs) in (6, 7) for docs in lists.values())
         missed = [q for q, docs in lists.items() if not set(docs) & set(protocol.qrels[q])]
         assert len(missed) == 3  # a first stage's misses stay misses: every fourth query
+
+
+def test_reranking_scores_come_from_mtebs_scorer_and_a_missed_page_counts_as_missed():
+    from vdr_exp.suites.rerank_tasks import mteb_scores, rankings
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d9": 1}, "q3": {}}  # q2's relevant page is not among its candidates
+    results = {"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.1}, "q2": {"d4": 0.5, "d5": 0.4}, "q3": {"d1": 1.0}}
+    scores = mteb_scores(results, qrels, (1, 3, 10))
+    # mteb rounds to 5 decimals; q3 (no relevant page) is left out, q2 scores 0
+    assert scores["ndcg_at_10"] == pytest.approx((1 / math.log2(3) + 0.0) / 2, abs=1e-5)
+    assert scores["recall_at_1"] == 0.0 and scores["recall_at_3"] == pytest.approx(0.5)
+    assert scores["mrr_at_10"] == pytest.approx(0.25)
+    assert list(rankings(results).query("query_id == 'q1'")["doc_id"]) == ["d2", "d1", "d3"]

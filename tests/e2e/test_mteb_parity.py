@@ -2,7 +2,8 @@
 
 MTEB (``mteb._evaluators.retrieval_metrics.calculate_retrieval_scores``) scores a run with pytrec_eval and
 rounds to 5 decimals; the cases that tell scorers apart are all here: tied scores, graded relevance, grades
-stored as floats, several relevant pages, a query whose judged pages are all irrelevant.
+stored as floats, several relevant pages, a query whose judged pages are all irrelevant. In-process and quick, but importing mteb takes seconds, so it
+sits with the other mteb checks outside the unit tier.
 """
 
 from __future__ import annotations

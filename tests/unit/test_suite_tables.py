@@ -1,30 +1,13 @@
-"""Benchmark suites' scores in-process: reranking scores come from mteb's scorer, published scores sit beside
-reproduced ones, and the pivot averages languages then tasks (mteb's registry and loaders: tests/e2e/test_suites.py;
-the suite run end to end: tests/e2e/test_suite_runs.py)."""
+"""Benchmark suites' tables, in-process: published scores sit beside reproduced ones per task and on average, and
+the pivot averages languages within a task, then tasks within the suite (mteb's registry, loaders and scorer:
+tests/e2e/test_suites.py; the suite run end to end: tests/e2e/test_suite_runs.py)."""
 
 from __future__ import annotations
-
-import math
 
 import pandas as pd
 import pytest
 
 from vdr_exp.suites import report
-
-mteb = pytest.importorskip("mteb")
-
-
-def test_reranking_scores_come_from_mtebs_scorer_and_a_missed_page_counts_as_missed():
-    from vdr_exp.suites.rerank_tasks import mteb_scores, rankings
-
-    qrels = {"q1": {"d1": 1}, "q2": {"d9": 1}, "q3": {}}  # q2's relevant page is not among its candidates
-    results = {"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.1}, "q2": {"d4": 0.5, "d5": 0.4}, "q3": {"d1": 1.0}}
-    scores = mteb_scores(results, qrels, (1, 3, 10))
-    # mteb rounds to 5 decimals; q3 (no relevant page) is left out, q2 scores 0
-    assert scores["ndcg_at_10"] == pytest.approx((1 / math.log2(3) + 0.0) / 2, abs=1e-5)
-    assert scores["recall_at_1"] == 0.0 and scores["recall_at_3"] == pytest.approx(0.5)
-    assert scores["mrr_at_10"] == pytest.approx(0.25)
-    assert list(rankings(results).query("query_id == 'q1'")["doc_id"]) == ["d2", "d1", "d3"]
 
 
 def test_published_task_scores_sit_beside_the_reproduced_ones_per_task_and_on_average():
