@@ -6,7 +6,11 @@
 (d) framework training time / a bare SentenceTransformerTrainer script, same steps                 target <= 1.10
 
 Offline: the tiny Qwen3-VL fixture and the synthetic pages (64 queries, 320 pages), CPU. Each timing is the
-median of several alternating repetitions in this one process, after a warm-up.
+median of several alternating repetitions in this one process, after a warm-up. The bare side of (a) gets what
+Sentence Transformers takes, decoded images: it decodes the pages itself, inside its timing, as a script would.
+
+    python benchmarks/bench.py [--repeats 3] [--train-steps 12]
+    python benchmarks/bench.py --tiny      # seconds: every ratio printed once, targets not enforced (the CI test)
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from hydra import compose, initialize_config_module
 
 from vdr_exp import data
 from vdr_exp.config import CONFIG_MODULE, load_train_config, register_configs
+from vdr_exp.data.pages import as_image
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.jobs.train import training_args
 from vdr_exp.launch.entrypoint import quiet_libraries
@@ -62,9 +67,10 @@ def alternate(first: Callable[[], object], second: Callable[[], object], repeats
     return statistics.median(a), statistics.median(b)
 
 
-def train_config(fixtures: Path, steps: int):
+def train_config(fixtures: Path, steps: int, extra: list[str]):
     register_configs()
     overrides = [
+        *extra,
         "experiment=offline_demo",
         f"fixtures.root={fixtures}",
         f"trainer.max_steps={steps}",
@@ -79,22 +85,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=12)
+    parser.add_argument("--fixtures", type=Path, default=ROOT / "outputs" / "fixtures")
+    parser.add_argument("--tiny", action="store_true", help="16 queries, 1 repeat, 2 steps; targets not enforced")
     args = parser.parse_args()
+    if args.tiny:
+        args.repeats, args.train_steps = 1, 2
     quiet_libraries()
     torch.manual_seed(0)
-    fixtures = ensure_fixtures(ROOT / "outputs" / "fixtures")
-    cfg = train_config(fixtures.root, args.train_steps)
+    fixtures = ensure_fixtures(args.fixtures)
+    cfg = train_config(fixtures.root, args.train_steps, ["dataset.max_eval_rows=16"] if args.tiny else [])
     model = models.load_model(cfg.model, cfg.pixels).model
     protocol = data.load_eval_protocol(cfg.dataset)
 
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    bare = InformationRetrievalEvaluator(
-        protocol.queries, protocol.corpus, protocol.relevant_docs, batch_size=32, show_progress_bar=False
-    )
+    def bare() -> dict:
+        """A plain script: decode the pages (the library takes PIL images, not lazy pages), then evaluate."""
+        corpus = {doc: as_image(page) for doc, page in protocol.corpus.items()}
+        evaluator = InformationRetrievalEvaluator(
+            protocol.queries, corpus, protocol.relevant_docs, batch_size=32, show_progress_bar=False
+        )
+        return evaluator(model)
+
     ours = lambda: scoring.evaluate(model, protocol, batch_size=32, top_k=100)  # noqa: E731
-    ours(), bare(model)  # warm-up
-    t_ours, t_bare = alternate(ours, lambda: bare(model), args.repeats)
+    ours(), bare()  # warm-up
+    t_ours, t_bare = alternate(ours, bare, args.repeats)
     ratio_a = t_ours / t_bare
 
     with tempfile.TemporaryDirectory() as folder:
@@ -129,6 +144,9 @@ def main() -> int:
     print(f"{'ratio':45s} {'value':>8s}  {'target':8s} {'ok':3s}  times")
     for name, value, target, ok, detail in rows:
         print(f"{name:45s} {value:8.2f}  {target:8s} {'yes' if ok else 'NO':3s}  {detail}")
+    if args.tiny:
+        print("tiny mode: figures too small to judge; targets not enforced")
+        return 0
     return 0 if all(ok for *_, ok, _ in rows) else 1
 
 

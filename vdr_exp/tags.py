@@ -26,6 +26,10 @@ class RunKind(StrEnum):
 # The kinds a job's config may name (``run_kind``); the others are made by the commands around the jobs.
 JOB_KINDS = (RunKind.train, RunKind.evaluate, RunKind.mine, RunKind.generate)
 
+# How a job's run name opens (``eval seed=43 tiny_qwen3_vl_finetuned``): short, because MLflow's runs table cuts
+# names at about 24 characters and what tells the jobs of a sweep apart must come before that.
+KIND_LABELS = {RunKind.train: "train", RunKind.evaluate: "eval", RunKind.mine: "mine", RunKind.generate: "gen"}
+
 
 # What a run is: the runs table, the leaderboards' labels and columns, and a rerun's "same job?" check read these.
 RUN_KIND = "run_kind"

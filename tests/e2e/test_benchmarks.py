@@ -67,3 +67,17 @@ def test_pipeline_benchmark_prints_both_overlap_ratios(fixture_paths):
     assert any(line.startswith("overlap ratio ") for line in lines)
     assert lines[-1].startswith("training overlap ratio ")
     assert float(lines[-1].split()[-1]) > 0
+
+
+@pytest.mark.slow
+def test_make_bench_ratios_are_all_printed_in_tiny_mode(fixture_paths):
+    """`make bench` runs bench.py then pipeline.py: a break in either (the bare side given lazy pages, say) fails
+    here. The tiny mode prints each ratio once without judging it (too few pages to mean anything)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--tiny", "--fixtures", str(fixture_paths.root)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    ratios = [line for line in done.stdout.splitlines() if line[:3] in ("(a)", "(b)", "(c)", "(d)")]
+    assert [line[:3] for line in ratios] == ["(a)", "(b)", "(c)", "(d)"], done.stdout[-2000:]
+    assert all(float(line[45:54]) > 0 for line in ratios)

@@ -14,10 +14,10 @@ def test_sweep_jobs_are_named_by_what_differs(tmp_path, fixture_paths):
     assert result.returncode == 0, result.stderr[-3000:]
     names = sorted(r.info.run_name for r in runs_in(tmp_path, "evaluate"))
     assert names == [
-        "tiny_qwen3_vl eval.top_k=10 (evaluate)",
-        "tiny_qwen3_vl eval.top_k=20 (evaluate)",
-        "tiny_qwen3_vl_4x eval.top_k=10 (evaluate)",
-        "tiny_qwen3_vl_4x eval.top_k=20 (evaluate)",
+        "eval eval.top_k=10 tiny_qwen3_vl",
+        "eval eval.top_k=10 tiny_qwen3_vl_4x",
+        "eval eval.top_k=20 tiny_qwen3_vl",
+        "eval eval.top_k=20 tiny_qwen3_vl_4x",
     ]
     (parent,) = runs_in(tmp_path, "sweep")
     assert parent.info.run_name.startswith("multirun ") and parent.info.run_name.endswith(" (sweep)")

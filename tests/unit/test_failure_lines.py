@@ -8,7 +8,10 @@ import errno
 import sqlite3
 
 import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
+from vdr_exp.config import CONFIG_MODULE, register_configs
 from vdr_exp.errors import InputError
 from vdr_exp.runtime import failures
 
@@ -32,3 +35,35 @@ def test_every_exception_maps_to_one_line_and_an_exit_status(error, code, words)
 def test_the_error_line_masks_secrets():
     failure = failures.describe(RuntimeError("cannot reach http://bob:hunter2@db/x?token=abc"))
     assert "hunter2" not in failure.line and "abc" not in failure.line
+
+
+def _compose(override: str):
+    register_configs()
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return compose(config_name="evaluate", overrides=[override])
+
+
+@pytest.mark.parametrize(
+    ("typed", "works"),
+    [
+        ("benchmark.name=KoViDoRe(v2)", 'benchmark.name="KoViDoRe(v2)"'),  # Hydra: "Unknown function 'KoViDoRe'"
+        ("benchmark.name=ViDoRe(v1&v2)", 'benchmark.name="ViDoRe(v1&v2)"'),
+        ("dataset.path=/data/scans(2024),old", 'dataset.path="/data/scans(2024),old"'),
+    ],
+)
+def test_a_grammar_error_ends_with_the_quoted_override_that_composes(typed, works):
+    with pytest.raises(Exception) as raised:
+        _compose(typed)
+    line = failures.describe(raised.value).line
+    assert line.startswith("error: the config does not compose") and f"'{works}'" in line, line
+    key, _, value = works.partition("=")
+    assert OmegaConf.select(_compose(works), key) == value.strip('"')
+
+
+def test_a_comma_separated_value_names_the_list_form_first():
+    """Hydra reads ``eval.dims=32,16`` as ambiguous (a sweep, a list, a string): the list form composes."""
+    with pytest.raises(Exception) as raised:
+        _compose("eval.dims=32,16")
+    line = failures.describe(raised.value).line
+    assert "for a list: eval.dims=[32,16]; for one string, quote it: 'eval.dims=\"32,16\"'." in line, line
+    assert list(_compose("eval.dims=[32,16]").eval.dims) == [32, 16]

@@ -39,6 +39,7 @@ from vdr_exp.tags import (
     GIT_COMMIT,
     HYDRA_JOB_NUM,
     HYDRA_OVERRIDES,
+    KIND_LABELS,
     MODEL_ID,
     MODEL_NAME,
     PARAM_COUNT,
@@ -51,6 +52,7 @@ from vdr_exp.tags import (
     SOURCE_RUN_ID,
     SWEEP,
     SWEEP_PARAMS,
+    RunKind,
 )
 
 if TYPE_CHECKING:
@@ -118,11 +120,15 @@ def start_run(spec: JobSpec, resume_run_id: str | None = None):
 
 
 def run_name(cfg: EvaluateRunConfig, job: JobContext) -> str:
-    """What tells runs apart in the UI's table, first: the model, then what else this sweep job varies, then
-    the kind of run (``tiny_qwen3_vl_4x pixels=side_256 (evaluate)``). Dataset and budget are tags and columns."""
-    varied = [o for o in redact.redact_overrides(job.sweep_params.split()) if override_key(o) != "model"]
-    seed = None if seeds.seed_in(varied) else seeds.seed_in(job.overrides)  # a swept seed is named already
-    return " ".join([cfg.model.name, *varied, *([f"seed={seed}"] if seed else []), f"({cfg.run_kind})"])
+    """What tells runs apart in the UI's table, within its first 20 characters (the table cuts names at about
+    24): the kind, short, then what this sweep job varies, its seed first, then the model
+    (``eval seed=43 tiny_qwen3_vl_finetuned``, ``eval pixels=side_256 tiny_qwen3_vl_4x``). Dataset and budget
+    are tags and columns."""
+    swept = redact.redact_overrides(job.sweep_params.split())
+    seed = seeds.seed_in(swept) or seeds.seed_in(job.overrides)  # swept, or given to this job by its seed sweep
+    varied = [o for o in swept if override_key(o) != "model" and seeds.seed_in([o]) is None]
+    kind = KIND_LABELS[RunKind(cfg.run_kind)]
+    return " ".join([kind, *([f"seed={seed}"] if seed else []), *varied, cfg.model.name])
 
 
 def log_config(spec: JobSpec, *, resumed: bool = False) -> None:

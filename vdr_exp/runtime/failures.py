@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 import sys
 import traceback
@@ -35,6 +36,10 @@ NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 SQLITE_NO_SPACE = ("database or disk is full", "disk i/o error", "file too large")
 SQLITE_NOT_WRITABLE = ("attempt to write a readonly database", "unable to open database file")
 SPACE_FIX = "free disk space (or raise the quota) or point paths.output_dir / tracking.store at a folder with room"
+# Characters of Hydra's override grammar that a plain value (a benchmark name, a path) may hold: such a value
+# needs quotes, and Hydra's own message does not always say so.
+GRAMMAR_CHARS = frozenset("(),[]{}&:=*?$'")
+AMBIGUOUS = re.compile(r"Ambiguous value for argument '([^']+)'")
 WRITE_FIX = "make the folder writable or point paths.output_dir / tracking.store elsewhere"
 
 
@@ -86,13 +91,31 @@ def _first_line(error: BaseException) -> str:
     return text[0][:300] if text else type(error).__name__
 
 
+def quoting_fix(error: BaseException) -> str:
+    """The quoted form that works, for a value Hydra's override grammar reads as syntax: parentheses
+    (``KoViDoRe(v2)`` looks like a function call), commas (a sweep or a list), ``&``, brackets. Empty when the
+    error names no such override."""
+    override = getattr(error, "override", None)  # OverrideParseException carries the override it failed on
+    if not override:
+        found = AMBIGUOUS.search(str(error))
+        override = found.group(1) if found else ""
+    key, equals, value = override.partition("=")
+    value = value.strip("'\"")
+    if not equals or not value or '"' in value or not GRAMMAR_CHARS.intersection(value):
+        return ""
+    quoted = f"'{key}=\"{value}\"'"
+    if "," in value and not set("()[]{}").intersection(value):  # a list key (eval.dims) or a string with commas
+        return f"; for a list: {key}=[{value}]; for one string, quote it: {quoted}"
+    return f"; quote the value (the shell's quotes around Hydra's): {quoted}"
+
+
 def _config(error: BaseException) -> Failure | None:
     """Hydra could not compose the config (unknown option, bad override syntax, missing value)."""
     if isinstance(error, HydraException | OmegaConfBaseException):
         fix = "check the override against `--help` / `--cfg job` (group options: `--info defaults`)"
         cause = f" ({_first_line(error.__cause__)})" if error.__cause__ is not None else ""
         text = " ".join(str(error).split())[:600] or type(error).__name__
-        return Failure(f"the config does not compose: {text}{cause}; {fix}.", USER_FAULT)
+        return Failure(f"the config does not compose: {text}{cause}; {fix}{quoting_fix(error)}.", USER_FAULT)
     return None
 
 
