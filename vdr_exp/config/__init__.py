@@ -37,6 +37,7 @@ from vdr_exp.config.schema import (
 from vdr_exp.config.validation import load_evaluate_config, load_mine_config, load_train_config
 from vdr_exp.config.variants import (
     CheckLevel,
+    CompileMode,
     DatasetFormat,
     LossType,
     ModelKind,
@@ -63,6 +64,7 @@ def register_configs() -> None:
 __all__ = [
     "BenchmarkConfig",
     "CheckLevel",
+    "CompileMode",
     "tracking_uri",
     "CONFIG_MODULE",
     "SWEEPS_MODULE",

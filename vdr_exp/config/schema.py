@@ -76,6 +76,11 @@ class TrainerConfig:
     dataloader_prefetch_factor: int | None = bounded(4, min=1)
     dataloader_persistent_workers: bool = True
     dataloader_pin_memory: bool = True
+    # Seconds to wait for one batch from a DataLoader worker before the worker counts as hung (stuck on a full
+    # /dev/shm or a hung file system) and the run ends with an error naming this key; without it such a run
+    # waits forever. Ten minutes: a batch of the slowest pages (big scans, dense PDF renders) on a loaded machine
+    # takes seconds to a minute, so only a worker that stopped trips it. 0: wait forever. Only with workers.
+    dataloader_timeout_s: float = bounded(600.0, min=0, max=86400, ours=True)
     use_cpu: bool = False
     # None: no prompts while training (the recipe). "model": the model's own saved query/document prompts.
     prompts: TrainingPrompts | None = field(default=None, metadata={"ours": True})
@@ -117,6 +122,11 @@ class PipelineConfig:
     # device (the torchvision backend resizes there), the workers only decode.
     preprocess_on: str = "workers"
     pin_memory: bool = True
+    # Seconds to wait for one batch from a worker before it counts as hung (stuck on a full /dev/shm or a hung
+    # file system) and the run ends with an error naming this key; without it such a run waits forever. Ten
+    # minutes: a batch of the slowest pages (big scans, dense PDF renders) on a loaded machine takes seconds to a
+    # minute, so only a worker that stopped trips it. 0: wait forever. Only with workers.
+    timeout_s: float = bounded(600.0, min=0, max=86400)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from omegaconf import MISSING
 
 from vdr_exp.config.variants import (
     CheckLevel,
+    CompileMode,
     DatasetFormat,
     ModelKind,
     ModuleStack,
@@ -102,7 +103,15 @@ class ModelConfig:
     # loading. Set model.unsupported=null to try anyway.
     unsupported: str | None = field(default=None, metadata={"descriptive": True})
     # null (model.from_run only): the training run's own, so a finetuned model is compared like for like.
+    # "sdpa_packed": sdpa whose vision towers attend over the whole packed batch at once (torch's varlen attention
+    # on CUDA in float16/bfloat16, SDPA over images grouped by size elsewhere). "auto": flash_attention_2 where
+    # flash-attn and a CUDA device are present, else sdpa_packed (sdpa for models whose code is from the Hub).
+    # Also sdpa, eager, flex_attention, flash_attention_2 (sdpa where it cannot run), flash_attention_3, Hub kernels.
     attn_implementation: str | None = "flash_attention_2"
+    # torch.compile: "off", "regional" (each repeated vision block and decoder layer; small compile time) or
+    # "full" (the whole model). Compiled on the first forward; runs log compile_s. Embeddings, and so the embedding
+    # cache key, are unchanged.
+    compile: CompileMode = CompileMode.off
     dtype: str | None = "bfloat16"
     # True for the offline fixture models, which are built on demand when missing.
     fixture: bool = False

@@ -66,6 +66,14 @@ class LossType(StrEnum):
     mnrl = "mnrl"  # MultipleNegativesRankingLoss
 
 
+class CompileMode(StrEnum):
+    """Which of a model's modules run under torch.compile (dispatched in :mod:`vdr_exp.modeling.compiling`)."""
+
+    off = "off"  # eager, as loaded
+    regional = "regional"  # each repeated vision block and language decoder layer: small compile time
+    full = "full"  # each Transformer module's whole Hugging Face model
+
+
 class TrainingPrompts(StrEnum):
     """Prompts while training; null in the config means none (the recipe)."""
 

@@ -6,7 +6,6 @@ adapters (PEFT) wrap the Hugging Face model inside each Transformer module.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from sentence_transformers.base.modules import Router, Transformer
 from vdr_exp.config import LoraConfig, ModelConfig, PixelsConfig
 from vdr_exp.data import hub
 from vdr_exp.errors import ConfigError
+from vdr_exp.modeling import attention, compiling
 from vdr_exp.modeling.families import FAMILIES, Family
 
 log = logging.getLogger(__name__)
@@ -33,19 +33,7 @@ class LoadedModel:
     parameters: int
     embedding_dim: int
     config: ModelConfig  # what it was loaded with (a model named by its training run: the local folder as path)
-
-
-def choose_attention(requested: str) -> str:
-    """flash_attention_2 only where it can run (package importable and a CUDA device); otherwise sdpa."""
-    if requested != "flash_attention_2":
-        return requested
-    if importlib.util.find_spec("flash_attn") is None:
-        log.warning("flash_attention_2 requested but flash-attn is not installed: using sdpa")
-        return "sdpa"
-    if not torch.cuda.is_available():
-        log.warning("flash_attention_2 requested but no CUDA device is present: using sdpa")
-        return "sdpa"
-    return requested
+    compiled: compiling.CompileClock  # model.compile's modules and what compiling them cost (compile_s)
 
 
 def pixel_processor_kwargs(pixels: PixelsConfig) -> dict:
@@ -73,8 +61,9 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
     for key, value in family.local_paths(cfg):
         _check_local_path(cfg, value, key)
         hub.ensure_available(value, "model", key)
-    attn = choose_attention(cfg.attn_implementation)
+    attn = attention.choose_attention(cfg.attn_implementation, remote_code=cfg.trust_remote_code)
     log.info("attention backend: %s (requested %s)", attn, cfg.attn_implementation)
+    compiling.check_available(cfg.compile, _target_device())
     model_kwargs = {"attn_implementation": attn, "dtype": cfg.dtype, **cfg.model_kwargs}
     budget = pixel_processor_kwargs(pixels) if cfg.use_pixel_budget else {}
     processor_kwargs = {**budget, **cfg.processor_kwargs}
@@ -85,8 +74,18 @@ def load_model(cfg: ModelConfig, pixels: PixelsConfig) -> LoadedModel:
         raise ConfigError(
             f"model {cfg.path!r} cannot encode images (modalities: {model.modalities}); pick a multimodal model."
         )
+    if attn == attention.SDPA_PACKED:
+        log.info(
+            "sdpa_packed: %d vision attention configs take the packed path", attention.pack_vision_attention(model)
+        )
     parameters = sum(p.numel() for p in model.parameters())
-    return LoadedModel(model, family, attn, parameters, int(model.get_embedding_dimension()), cfg)
+    clock = compiling.compile_model(model, cfg.compile)
+    return LoadedModel(model, family, attn, parameters, int(model.get_embedding_dimension()), cfg, clock)
+
+
+def _target_device() -> torch.device:
+    """Where Sentence Transformers puts a model it loads (its default): checked before spending the load."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def router_mapping(model: SentenceTransformer, columns: list[str]) -> dict[str, str]:
