@@ -189,6 +189,7 @@ def pipeline_settings(cfg: EvaluateRunConfig, pages: int, device: torch.device) 
         prefetch=options.prefetch,
         preprocess_on=options.preprocess_on,
         pin_memory=options.pin_memory,
+        timeout_s=options.timeout_s,
     )
 
 

@@ -20,12 +20,11 @@ import torch
 
 from vdr_exp import data
 from vdr_exp.config import TrainerConfig, TrainingPrompts, TrainRunConfig
-from vdr_exp.data.pages import as_image
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.jobs import inputs, steps
 from vdr_exp.jobs.resume import ResumePoint, requeued_resume_point, resume_point
-from vdr_exp.modeling import losses, models, page_encoding
-from vdr_exp.retrieval import reranking
+from vdr_exp.modeling import loader_timeouts, losses, models, page_encoding
+from vdr_exp.retrieval import reranking, step_evaluation
 from vdr_exp.runs import logged_models, step_metrics
 from vdr_exp.runs.job_spec import JobSpec
 from vdr_exp.runtime import console
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
     from torch import nn
+    from transformers import Trainer
 
     from vdr_exp.retrieval.scoring import EvaluationResult
 
@@ -102,30 +102,37 @@ def load_training(spec: JobSpec[TrainRunConfig], load: Callable[[JobSpec], model
 
 
 def build_trainer(cfg: TrainRunConfig, parts: Training, out_dir: Path, callbacks: list):
-    """LoRA adapters (when configured) and the library's trainer for the model's family, with its IR evaluator
-    giving eval_ndcg_at_10 by step; every rank builds it here, so all take part in the same collectives."""
+    """LoRA adapters (when configured) and the library's trainer for the model's family, its step evaluations
+    (eval_ndcg_at_10 by step) on the input pipeline like every other evaluation, its DataLoader timed; every
+    rank builds it here, so all take part in the same collectives."""
     if cfg.model.lora is not None:
         models.apply_lora(parts.loaded.model, cfg.model.lora)
     classes = parts.loaded.family.training_classes()
-    protocol = parts.protocol
-    step_evaluator = classes.evaluator(
-        protocol.queries,
-        # The library's evaluator encodes PIL images (decoded here, all at once): keep step evaluations small.
-        {doc: as_image(page) for doc, page in protocol.corpus.items()},
-        protocol.relevant_docs,
-        name=protocol.name,
+    protocol, model = parts.protocol, parts.loaded.model
+    step_evaluator = step_evaluation.StepEvaluator(
+        protocol,  # pages stay lazy: decoded batch by batch in eval.pipeline's workers at each evaluation
         batch_size=cfg.trainer.per_device_eval_batch_size,
-        write_csv=False,
+        pipeline=steps.pipeline_settings(cfg, len(protocol.corpus), model.device),
+        late_interaction=parts.loaded.family.late_interaction,
+        name=protocol.name,
     )
     trainer = classes.trainer(
-        model=parts.loaded.model,
-        args=training_args(cfg, parts.loaded.model, out_dir, classes.arguments),
+        model=model,
+        args=training_args(cfg, model, out_dir, classes.arguments),
         train_dataset=parts.train_rows,
         loss=parts.loss,
         evaluator=step_evaluator,
         callbacks=callbacks,
     )
+    loader_timeouts.time_train_loader(trainer, cfg.trainer.dataloader_timeout_s)
     return step_metrics.one_line_per_log(trainer)
+
+
+def fit(trainer: Trainer, cfg: TrainRunConfig, checkpoint: str | None = None) -> None:
+    """``trainer.train()``; a training DataLoader worker that stops sending batches is one line naming its key."""
+    timeout = cfg.trainer.dataloader_timeout_s
+    with loader_timeouts.hung_workers_named("trainer.dataloader_timeout_s", timeout, "trainer.dataloader_num_workers"):
+        trainer.train(resume_from_checkpoint=checkpoint)
 
 
 def is_main_process() -> bool:
@@ -139,7 +146,7 @@ def _train_in_step(spec: JobSpec[TrainRunConfig]) -> dict[str, float]:
     cfg = spec.cfg
     parts = load_training(spec, lambda job: models.load_model(steps.model_config(job), job.cfg.pixels))
     scratch = spec.out_dir / f"rank{os.environ.get('RANK', '?')}"
-    build_trainer(cfg, parts, scratch, callbacks=[]).train()
+    fit(build_trainer(cfg, parts, scratch, callbacks=[]), cfg)
     return {}
 
 
@@ -183,7 +190,7 @@ def run_training(spec: JobSpec[TrainRunConfig]) -> dict[str, float]:
             base = steps.evaluate(cfg, parts.loaded, parts.protocol, dims=dims, cache=cache, prefix="base_")
             steps.log_evaluation(base, cfg, parts.protocol.name, spec.out_dir / "base", prefix="base_")
             log.info("before training: NDCG@10 %.4f", base.metrics["ndcg_at_10"])
-        # 2. Train (all weights, or LoRA adapters only), with the library's IR evaluator along the way.
+        # 2. Train (all weights, or LoRA adapters only), with step evaluations along the way.
         model_id = _train(cfg, parts, spec.out_dir, resume)
         # 3. The final model, every metric and artifact (metrics linked to the logged model, if any).
         final = steps.evaluate(cfg, parts.loaded, parts.protocol, dims=dims, cache=cache)
@@ -212,7 +219,7 @@ def _train(cfg: TrainRunConfig, parts: Training, out_dir: Path, resume: ResumePo
     trainer = build_trainer(cfg, parts, out_dir, callbacks)
     mlflow.log_metric("trainable_params", models.trainable_parameters(parts.loaded.model))
     try:
-        trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
+        fit(trainer, cfg, str(resume.checkpoint) if resume else None)
     finally:
         preempted.restore_handlers()  # also when training raised: SIGTERM must not stay swallowed
     if preempted.signum is not None:

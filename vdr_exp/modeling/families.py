@@ -1,4 +1,4 @@
-"""Model families: how each ``model.kind`` is built, which trainer and evaluator train it, how it scores.
+"""Model families: how each ``model.kind`` is built, which trainer trains it, how it scores.
 
 Three kinds share one interface (``encode_query`` / ``encode_document`` / ``similarity``): single-vector
 Sentence Transformers, multi-vector (late interaction, MaxSim) encoders, and Router models joining a text and
@@ -19,11 +19,7 @@ from sentence_transformers.multi_vector_encoder import (
     MultiVectorEncoderTrainer,
     MultiVectorEncoderTrainingArguments,
 )
-from sentence_transformers.multi_vector_encoder.evaluation.information_retrieval import (
-    MultiVectorInformationRetrievalEvaluator,
-)
 from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 from sentence_transformers.sentence_transformer.modules import Pooling
 from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
@@ -35,20 +31,16 @@ from vdr_exp.config import ModelConfig, ModelKind, ModuleStack
 class TrainingClasses:
     trainer: type
     arguments: type
-    evaluator: type
 
 
 def _sentence_transformer_classes() -> TrainingClasses:
-    return TrainingClasses(
-        SentenceTransformerTrainer, SentenceTransformerTrainingArguments, InformationRetrievalEvaluator
-    )
+    return TrainingClasses(SentenceTransformerTrainer, SentenceTransformerTrainingArguments)
 
 
 def _multi_vector_classes() -> TrainingClasses:
-    """Multi-vector encoders have their own trainer (MaxSim-aware collation) and IR evaluator."""
-    return TrainingClasses(
-        MultiVectorEncoderTrainer, MultiVectorEncoderTrainingArguments, MultiVectorInformationRetrievalEvaluator
-    )
+    """Multi-vector encoders have their own trainer (MaxSim-aware collation); step evaluations are the same for
+    every family (vdr_exp.retrieval.step_evaluation)."""
+    return TrainingClasses(MultiVectorEncoderTrainer, MultiVectorEncoderTrainingArguments)
 
 
 def transformer(path: str, cfg: ModelConfig, model_kwargs: dict, processor_kwargs: dict, **kwargs):

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vdr_exp.data.pages import as_image, page_area, page_name
 from vdr_exp.errors import InputError
+from vdr_exp.modeling.loader_timeouts import WorkerHung, hung_workers_named, kill_workers
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class PipelineSettings:
     prefetch: int = 2
     preprocess_on: str = "workers"  # "workers" (CPU, in the worker processes) or "device" (the model's device)
     pin_memory: bool = True
+    timeout_s: float = 0.0  # longest wait for one batch from a worker before it counts as hung; 0: forever
 
 
 @dataclass
@@ -195,6 +197,7 @@ def _loader(dataset: PageBatches, settings: PipelineSettings, pin: bool) -> Data
         prefetch_factor=settings.prefetch if settings.workers else None,
         pin_memory=pin,
         worker_init_fn=shield_worker if settings.workers else None,
+        timeout=settings.timeout_s if settings.workers else 0,  # torch allows a timeout only with workers
     )
 
 
@@ -220,8 +223,9 @@ def encode_pages(
     results: list = [None] * len(pages)
     model.eval()
     items = iter(loader)
+    hung = hung_workers_named("eval.pipeline.timeout_s", settings.timeout_s, "eval.pipeline.workers")
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), hung:
             started = time.perf_counter()
             for batch, item in zip(batches, items, strict=True):
                 if isinstance(item, BatchFailure):
@@ -233,6 +237,9 @@ def encode_pages(
                     results[index] = row
                 started = time.perf_counter()
                 timing.forward_s += started - ready
+    except WorkerHung:
+        kill_workers(items)
+        raise
     finally:  # an error, Ctrl-C or SIGTERM: the workers stop now, not when a traceback lets the iterator go
         del items
     if late_interaction:

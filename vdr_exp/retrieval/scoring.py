@@ -104,9 +104,12 @@ def _widths(full: int, dims: list[int] | None, multi_vector: bool) -> list[int]:
     return widths
 
 
-def _metered(model: SentenceTransformer, speed: dict[str, float], kind: str, count: int, encode: Callable):
+def _metered(model: SentenceTransformer, speed: dict[str, float] | None, kind: str, count: int, encode: Callable):
     """``encode`` as a thunk that also records its speed (items/s, TFLOP/s, MFU, peak memory) into ``speed``:
-    the cache calls it only on a miss, so what is measured is what was really encoded."""
+    the cache calls it only on a miss, so what is measured is what was really encoded. ``speed=None``: not
+    measured (a step evaluation must not reset the training loop's peak memory)."""
+    if speed is None:
+        return encode
 
     def run():
         throughput.reset_peak_memory(model.device)
@@ -137,6 +140,7 @@ def _encode(
     cache: EmbeddingCache | None,
     model_key: str,
     pipeline: page_encoding.PipelineSettings | None,
+    measure: bool = True,
 ) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor | list[torch.Tensor], dict[str, float]]:
     """Queries and pages once, at full width, on the CPU (from the embedding cache where it has them), and the
     encoding speed: every width is then a truncation of these, so no width costs another encode."""
@@ -146,12 +150,13 @@ def _encode(
     queries = [protocol.queries[i] for i in query_ids]
     docs = [protocol.corpus[i] for i in doc_ids]
     speed: dict[str, float] = {}
-    encode_q = _metered(model, speed, "queries", len(queries), lambda: model.encode_query(queries, **options))
+    meter = speed if measure else None
+    encode_q = _metered(model, meter, "queries", len(queries), lambda: model.encode_query(queries, **options))
     timing = page_encoding.EncodeTiming()
     settings = pipeline or page_encoding.PipelineSettings()
     encode_d = _metered(
         model,
-        speed,
+        meter,
         "pages",
         len(docs),
         lambda: _encode_documents(model, docs, doc_ids, options, settings, timing, late_interaction),
@@ -199,13 +204,15 @@ def evaluate(
     cache: EmbeddingCache | None = None,
     model_key: str = "",
     pipeline: page_encoding.PipelineSettings | None = None,
+    measure: bool = True,
 ) -> EvaluationResult:
     """Encode once at full width; every Matryoshka width is a truncation of the same embeddings.
 
     Multi-vector models (a list of per-token matrices per input) are scored with their own MaxSim, at full
     width only: truncating token embeddings is not what their loss trained. Pages go through the input
     pipeline (``pipeline``: workers, prefetch; :mod:`vdr_exp.modeling.page_encoding`); the time the model
-    waited for them and the time it forwarded are in ``throughput`` (``encode_wait_s``, ``encode_forward_s``).
+    waited for them and the time it forwarded are in ``throughput`` (``encode_wait_s``, ``encode_forward_s``);
+    ``measure=False`` leaves the encoding speed out (no peak-memory reset, no FLOP hooks).
     """
     full = int(model.get_embedding_dimension())
     widths = _widths(full, dims, late_interaction)
@@ -222,6 +229,7 @@ def evaluate(
         cache=cache,
         model_key=model_key,
         pipeline=pipeline,
+        measure=measure,
     )
     dim_rows, per_query, rankings = _rank_widths(model, protocol, (q, d), widths, (query_ids, doc_ids), top_k)
     metrics = {m: float(per_query[m].mean()) for m in HEADLINE}
