@@ -4,15 +4,19 @@ Reading the folders in-process: tests/unit/test_documents.py."""
 
 from __future__ import annotations
 
+import html
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import pytrec_eval
 from entrypoints import run_entry, runs_in, store_client
+from PIL import Image
 
 from vdr_exp.data.dataset_folder import load_rows
+from vdr_exp.runtime import csv_safe
 
 
 def _trec_eval_ndcg(run_dir: Path) -> float:
@@ -45,6 +49,59 @@ def test_evaluate_a_folder_of_documents_end_to_end(doc_folder, tmp_path, fixture
     assert {"ndcg_at_10", "map_at_100", "mrr_at_10", "recall_at_10"} <= set(scores) and task["evaluation_time"] > 0
     logged = {a.path for a in store_client(tmp_path).list_artifacts(run.info.run_id)}
     assert {"mteb_results.json", "per_query.csv", "run.trec"} <= logged
+
+
+# File names a filesystem allows (bytes, not text) -> the escaped name a run shows (issue 37).
+ODD_NAMES = {
+    b"caf\xe9.png": "caf\\xe9.png",  # Latin-1, not UTF-8
+    b"-rf line\nbreak.png": "-rf line\\nbreak.png",  # a leading dash, a space, a newline
+    b"back\\slash \xe2\x80\xae.png": "back\\\\slash \\u202e.png",  # a backslash, a right-to-left override
+    b"x" * 240 + b".png": "x" * 240 + ".png",
+}
+
+
+def _odd_folder(root: Path) -> dict[str, str]:
+    """One page per odd name and a two-page PDF in a folder whose name is not UTF-8; queries name each file as the
+    run shows it. Returns escaped file name -> its page id."""
+    colours = iter(["red", "green", "blue", "yellow", "white", "black"])
+    for name in ODD_NAMES:
+        Image.new("RGB", (64, 64), next(colours)).save(os.fsencode(root) + b"/" + name, format="PNG")
+    os.mkdir(os.fsencode(root) + b"/scans\xff")
+    pages = [Image.new("RGB", (60, 80), next(colours)) for _ in range(2)]
+    pages[0].save(root / "memo.pdf", save_all=True, append_images=pages[1:], resolution=72)
+    os.rename(root / "memo.pdf", os.fsencode(root) + b"/scans\xff/memo.pdf")
+    relevant = [{"file": shown} for shown in ODD_NAMES.values()] + [{"file": "scans\\xff/memo.pdf", "page": 2}]
+    lines = [{"query_id": f"q{i}", "query": f"page {i}", "relevant": [entry]} for i, entry in enumerate(relevant)]
+    (root / "queries.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ids = {shown: shown.replace(" ", "%20") for shown in ODD_NAMES.values()}
+    return {**ids, "scans\\xff/memo.pdf": "scans\\xff/memo.pdf#p2"}
+
+
+def test_odd_file_names_are_read_and_shown_escaped_everywhere(tmp_path, fixture_paths):
+    """Names that are not UTF-8, hold newlines, start with a dash or run to 244 bytes: the run reads every page
+    and writes each name escaped (valid UTF-8, one line, whitespace-free ids) to MLflow, the CSVs, the TREC file
+    and the gallery."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    ids = _odd_folder(root)
+    overrides = ["experiment=offline_eval", "dataset=local_docs", f"dataset.path={root}", "dataset.dpi=72"]
+    overrides += [f"dataset.page_cache={tmp_path / 'cache'}", "eval.gallery_queries=5", "eval.gallery_top_k=6"]
+    result = run_entry("vdr_exp.evaluate", overrides, tmp_path, fixture_paths.root)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (run,) = runs_in(tmp_path)
+    assert run.info.status == "FINISHED" and run.data.params["dataset.path"] == str(root)
+    run_dir = tmp_path / "run"
+    rankings = csv_safe.read_csv(run_dir / "rankings.csv")  # a leading dash is quoted for spreadsheets
+    assert set(rankings["doc_id"]) == {*ids.values(), "scans\\xff/memo.pdf#p1"}
+    per_query = csv_safe.read_csv(run_dir / "per_query.csv")
+    assert sorted(per_query["relevant_doc_ids"]) == sorted(ids.values())
+    trec_lines = (run_dir / "run.trec").read_text(encoding="utf-8").splitlines()
+    assert all(len(line.split()) == 6 for line in trec_lines) and len(trec_lines) == 5 * 6  # 5 queries, 6 pages
+    assert {line.split()[2] for line in trec_lines} == set(rankings["doc_id"])
+    gallery = (run_dir / "gallery" / "gallery.html").read_text(encoding="utf-8")
+    assert all(html.escape(doc) in gallery for doc in ids.values()) and "\u202e" not in gallery
+    logged = {a.path for a in store_client(tmp_path).list_artifacts(run.info.run_id)}
+    assert {"rankings.csv", "per_query.csv", "run.trec"} <= logged
 
 
 def test_bad_queries_file_fails_the_run_with_file_and_line(doc_folder, tmp_path, fixture_paths):

@@ -1,6 +1,7 @@
 """The fuzzed readers at CI's example counts (500 for queries.jsonl and TREC files, 200 for page files, 100 for
 BEIR folders; `make test` runs 100, 40 and 25 in tests/unit/test_fuzzed_readers.py), and the findings of the
-second adversarial round as a run meets them: a truncated JPEG and a file name that is not UTF-8 are error lines.
+second adversarial round as a run meets them: a truncated JPEG is an error line naming it, its odd name escaped.
+Odd file names fuzzed at CI's count (100 folders); a run that reads them: tests/e2e/test_document_runs.py.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from support import fuzzing
-from support.fuzzing import BEIR_QRELS, BEIR_QUERIES, FILES, PAGE_FILES, TREC_LINES, fuzz, query_line
+from support.fuzzing import BEIR_QRELS, BEIR_QUERIES, FILES, ODD_NAMES, PAGE_FILES, TREC_LINES, fuzz, query_line
 
 from vdr_exp.data.layouts import local_docs
-from vdr_exp.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +27,25 @@ def small_folder(tmp_path_factory) -> local_docs.DocumentFolder:
 
 
 @pytest.mark.slow  # over 10 s: CI runs it; `make test` keeps its 15-minute budget
-def test_a_truncated_jpeg_and_a_non_utf8_file_name_are_error_lines(tmp_path, fixture_paths):
+def test_a_truncated_jpeg_with_an_odd_name_is_an_error_line_naming_it_escaped(tmp_path, fixture_paths):
     root = tmp_path / "docs"
     root.mkdir()
     buffer = io.BytesIO()
     Image.effect_noise((256, 256), 60).convert("RGB").save(buffer, format="JPEG")
-    (root / "scan.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])  # header intact, cut short
-    (root / "queries.jsonl").write_text(json.dumps({"query_id": "q", "query": "x", "relevant": [{"file": "scan.jpg"}]}))
+    cut = buffer.getvalue()[: len(buffer.getvalue()) // 2]  # header intact, cut short
+    (tmp_path / "scan.jpg").write_bytes(cut)
+    os.rename(tmp_path / "scan.jpg", os.fsencode(root) + b"/sc\xe9an\n.jpg")  # Latin-1 and a newline
+    relevant = [{"file": "sc\\xe9an\\n.jpg"}]  # the name as logs and errors show it
+    (root / "queries.jsonl").write_text(json.dumps({"query_id": "q", "query": "x", "relevant": relevant}))
     overrides = ["experiment=offline_eval", "dataset=local_docs", f"dataset.path={root}"]
     overrides.append(f"dataset.page_cache={tmp_path / 'cache'}")
     result = run_entry("vdr_exp.evaluate", overrides, tmp_path / "w", fixture_paths.root)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
-    assert "scan.jpg" in line and ("cannot be decoded" in line or "not a readable image" in line)
+    assert f"{root}/sc\\xe9an\\n.jpg" in line  # the file, escaped
+    assert "cannot be decoded" in line or "not a readable image" in line
     (run,) = runs_in(tmp_path / "w")
-    assert run.info.status == "FAILED"
-
-    Image.new("RGB", (16, 16)).save(root / "ok.png")
-    os.rename(root / "ok.png", os.fsencode(root) + b"/caf\xe9.png")  # Latin-1 bytes
-    with pytest.raises(InputError, match=r"is not valid UTF-8; rename it"):
-        local_docs.scan_pages(root, 72, tmp_path / "cache")
+    assert run.info.status == "FAILED" and "sc\\xe9an\\n.jpg" in run.data.tags["error"]
 
 
 @pytest.mark.slow
@@ -75,3 +74,10 @@ def test_any_page_file_is_pages_or_an_input_error_many(case):
 @given(queries=BEIR_QUERIES, qrels=BEIR_QRELS)
 def test_any_beir_folder_is_a_dataset_or_an_input_error_many(queries, qrels):
     fuzzing.check_beir(queries, qrels)
+
+
+@pytest.mark.slow
+@fuzz(100)
+@given(names=st.lists(ODD_NAMES, min_size=1, max_size=8))
+def test_any_file_name_is_read_under_its_escaped_name_many(names):
+    fuzzing.check_file_names(names)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 from datasets import Dataset
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -18,6 +20,8 @@ from vdr_exp.config import DatasetConfig
 from vdr_exp.data import trec
 from vdr_exp.data.layouts import beir, local_docs
 from vdr_exp.errors import InputError
+from vdr_exp.runtime import csv_safe
+from vdr_exp.runtime.names import printable
 
 
 def fuzz(examples: int) -> settings:
@@ -141,3 +145,40 @@ def check_beir(queries: list[dict], qrels: list[dict]) -> None:
         except InputError:
             return
         assert all(q in loaded_queries and set(d) <= set(corpus) for q, d in loaded_qrels.items())
+
+
+# Any name a filesystem allows in a folder: bytes without "/" and NUL, at most 255 of them (Linux's NAME_MAX), the
+# odd ones often: not UTF-8, newlines, a leading dash, a right-to-left override, backslashes that look like escapes.
+ODD_PARTS = st.sampled_from([b"\xff", b"\xe9", b"\xc3", b"\n", b"\r\t", b"-", b"--rf ", b" ", b"\\", b"\\xff", b"#p2"])
+ODD_PARTS |= st.sampled_from([b"\xe2\x80\xae", b"\x1b[31m", b"%41", b"caf\xc3\xa9", b"'\"", b"=1+2", b"x" * 120])
+NAME_STEMS = st.lists(ODD_PARTS | st.binary(min_size=1, max_size=12), min_size=1, max_size=6).map(b"".join)
+ODD_NAMES = st.tuples(NAME_STEMS, st.sampled_from([b".png", b".PNG", b".tif", b".pdf"])).map(
+    lambda parts: parts[0].replace(b"/", b"_").replace(b"\0", b"_")[: 255 - len(parts[1])] + parts[1]
+)
+
+
+def check_file_names(names: list[bytes]) -> None:
+    """Every file is read under its escaped name: one page each, ids that are printable, valid UTF-8 and
+    whitespace-free (TREC), the same on a second scan, and named by a queries file as the run's log shows them;
+    each id survives the CSV round trip."""
+    names = list(dict.fromkeys(names))
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "docs"
+        root.mkdir()
+        for name in names:
+            kind = {b".pdf": "PDF", b".tif": "TIFF"}.get(name[-4:].lower(), "PNG")
+            with open(os.path.join(os.fsencode(root), name), "wb") as out:
+                out.write(image_bytes(kind, (8, 8), 1))
+        scanned = local_docs.scan_pages(root, 72, Path(folder) / "cache")
+        assert sorted(scanned.page_counts) == sorted(printable(n) for n in names) and len(scanned.pages) == len(names)
+        for doc in scanned.pages:
+            assert doc.isprintable() and not any(c.isspace() for c in doc) and doc.encode("utf-8")
+        assert local_docs.scan_pages(root, 72, Path(folder) / "cache").pages == scanned.pages
+        queries = root / "queries.jsonl"
+        files = [{"file": f, **({"page": 1} if f in scanned.paged else {})} for f in scanned.page_counts]
+        rows = [{"query_id": f"q{i}", "query": "red", "relevant": [file]} for i, file in enumerate(files)]
+        queries.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        loaded = local_docs.read_queries(queries, scanned)
+        assert [set(q.relevant) <= set(scanned.pages) and len(q.relevant) == 1 for q in loaded] == [True] * len(names)
+        table = csv_safe.write_csv(pd.DataFrame({"doc_id": list(scanned.pages)}), Path(folder) / "ids.csv")
+        assert list(csv_safe.read_csv(table)["doc_id"]) == list(scanned.pages)

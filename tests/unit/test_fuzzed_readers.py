@@ -3,8 +3,9 @@
 round: every frame of a multi-page TIFF is a page, conflicting duplicate qrels are named.
 
 Examples per property (Hypothesis ``max_examples``): 100 for queries.jsonl, TREC runs and qrels, 40 for page
-files, 25 for BEIR folders (each loads through ``datasets``). CI's larger counts (500, 200, 100) and the errors
-as a run prints them (a truncated JPEG, a file name that is not UTF-8): tests/e2e/test_fuzzed_readers_at_depth.py.
+files, 25 for BEIR folders (each loads through ``datasets``) and folders of odd file names (issue 37). CI's larger
+counts (500, 200, 100, 100) and the errors as a run prints them (a truncated JPEG):
+tests/e2e/test_fuzzed_readers_at_depth.py; a run on odd file names: tests/e2e/test_document_runs.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support import fuzzing
-from support.fuzzing import BEIR_QRELS, BEIR_QUERIES, FILES, PAGE_FILES, TREC_LINES, fuzz, query_line
+from support.fuzzing import BEIR_QRELS, BEIR_QUERIES, FILES, ODD_NAMES, PAGE_FILES, TREC_LINES, fuzz, query_line
 
 from vdr_exp.data import trec
 from vdr_exp.data.layouts import beir, local_docs
 from vdr_exp.errors import InputError
+from vdr_exp.runtime.names import printable, utf8
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,14 @@ def test_trec_files_read_back_what_an_evaluation_wrote(tmp_path):
         trec.read_qrels(tmp_path / "qrels.tsv")
 
 
+def test_an_odd_file_name_is_escaped_to_one_printable_line_and_two_names_never_meet():
+    assert printable(b"caf\xe9 \xc3\xa9.png") == "caf\\xe9 \u00e9.png"  # a Latin-1 byte escaped, UTF-8 kept
+    assert printable("-a\nb\t\u202e\\x.pdf") == "-a\\nb\\t\\u202e\\\\x.pdf"
+    assert printable(b"\\xe9") != printable(b"\xe9")  # a backslash is escaped too: escapes never collide
+    assert printable(b"\xc2\x85") == "\\u0085" != printable(b"\x85")  # U+0085 (a control) is not the byte 0x85
+    assert utf8("line one\nbad \udcff") == "line one\nbad \\xff"  # free text keeps its newlines
+
+
 # --- fuzzed: queries.jsonl, TREC run files and qrels, page files, BEIR folders ------------------------------
 
 
@@ -85,3 +95,9 @@ def test_any_page_file_is_pages_or_an_input_error(case):
 @given(queries=BEIR_QUERIES, qrels=BEIR_QRELS)
 def test_any_beir_folder_is_a_dataset_or_an_input_error(queries, qrels):
     fuzzing.check_beir(queries, qrels)
+
+
+@fuzz(25)
+@given(names=st.lists(ODD_NAMES, min_size=1, max_size=4))
+def test_any_file_name_is_read_under_its_escaped_name(names):
+    fuzzing.check_file_names(names)

@@ -47,7 +47,7 @@ def stat_key(path: str | Path) -> str | None:
     for file in files_under(root):
         stat = file.stat()
         name = file.relative_to(root) if file != root else file.name
-        digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(name) + f"|{stat.st_size}|{stat.st_mtime_ns}\n".encode())  # any bytes a name holds
     return digest.hexdigest()
 
 
@@ -60,6 +60,6 @@ def small_files_digest(path: str | Path) -> str | None:
     for file in files_under(root):
         if file.suffix in WEIGHT_SUFFIXES or file.stat().st_size > SMALL_FILE_BYTES:
             continue
-        digest.update(f"{file.relative_to(root)}\n".encode())
+        digest.update(os.fsencode(file.relative_to(root)) + b"\n")
         digest.update(file.read_bytes())
     return digest.hexdigest()

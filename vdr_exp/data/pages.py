@@ -19,6 +19,8 @@ import numpy as np
 from datasets import Image as ImageFeature
 from PIL import Image
 
+from vdr_exp.runtime.names import printable
+
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB for the processor. Pillow's ``convert("RGB")`` clips high-bit-depth grayscale (16-bit ``I;16``, 32-bit
@@ -54,7 +56,7 @@ class FilePage:
             return to_rgb(image)
 
     def __str__(self) -> str:
-        return f"{self.path}" + (f" frame {self.frame + 1}" if self.frame else "")
+        return printable(self.path) + (f" frame {self.frame + 1}" if self.frame else "")  # odd names escaped
 
 
 @dataclass(frozen=True)

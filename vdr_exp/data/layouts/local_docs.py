@@ -4,6 +4,8 @@ Every page of every file is a corpus document. PDF pages are rendered by PDFium 
 configured DPI and cached on disk under a key made of the file's content hash and the DPI, so a second run,
 or a run after renaming a file, renders nothing. Queries reference pages as ``{"file": ..., "page": n}``
 (1-based; image files have no page, except multi-page ones such as a scanned TIFF: one page per frame). Every problem in the queries file is reported with its line number.
+Any name a filesystem allows is read: a file is known by its name escaped to printable text (``caf\\xe9.png``
+for a Latin-1 byte, ``a\\nb.png`` for a newline: :func:`vdr_exp.runtime.names.printable`) in ids, logs and queries.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from vdr_exp.data.pages import FilePage, to_rgb
 from vdr_exp.data.protocols import RetrievalProtocol, safe_id
 from vdr_exp.errors import InputError
 from vdr_exp.runtime import failures
+from vdr_exp.runtime.names import printable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class DocumentFolder:
 
 def doc_id(relative_file: str, page: int | None) -> str:
     """Readable, whitespace-free ids (TREC run files split on whitespace): ``reports/q3.pdf#p2``."""
-    base = quote(relative_file, safe="/._-~")
+    base = quote(relative_file, safe="/._-~\\")  # backslash escapes of odd names stay readable: ch\xffart.png
     return f"{base}#p{page}" if page is not None else base
 
 
@@ -78,14 +81,14 @@ def render_pdf(pdf: Path, dpi: int, cache_root: Path) -> list[Path]:
     try:
         document = pdfium.PdfDocument(str(pdf))
     except pdfium.PdfiumError as error:
-        raise InputError(f"{pdf}: cannot read this PDF ({error}); repair or remove the file.") from None
+        raise InputError(f"{printable(pdf)}: cannot read this PDF ({error}); repair or remove the file.") from None
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=cache_root))
     try:
         for index in range(len(document)):
             page = document[index].render(scale=dpi / 72).to_pil().convert("RGB")
             page.save(staging / f"page-{index + 1:05d}.png")
-        (staging / "complete").write_text(f"{pdf.name} {len(document)} pages at {dpi} dpi\n")
+        (staging / "complete").write_text(f"{printable(pdf.name)} {len(document)} pages at {dpi} dpi\n")
         if target.exists():  # a concurrent run finished first; its pages are identical
             shutil.rmtree(staging)
         else:
@@ -103,7 +106,7 @@ IMAGE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, Exception)
 
 
 def _unreadable(path: Path, error: BaseException) -> InputError:
-    return InputError(f"{path}: not a readable image ({error}); replace or remove the file.")
+    return InputError(f"{printable(path)}: not a readable image ({error}); replace or remove the file.")
 
 
 def _frame_count(path: Path) -> int:
@@ -143,7 +146,7 @@ def split_frames(path: Path, frames: int, cache_root: Path) -> list[Path]:
             for index in range(frames):
                 image.seek(index)
                 to_rgb(image).save(staging / f"page-{index + 1:05d}.png")
-        (staging / "complete").write_text(f"{path.name} {frames} frames\n")
+        (staging / "complete").write_text(f"{printable(path.name)} {frames} frames\n")
         if not target.exists():
             os.replace(staging, target)
     except IMAGE_ERRORS as error:
@@ -157,16 +160,9 @@ def split_frames(path: Path, frames: int, cache_root: Path) -> list[Path]:
 
 
 def _relative_name(path: Path, root: Path) -> str:
-    """The file's name relative to the folder, as text: a name that is not valid UTF-8 cannot be an id."""
-    relative = path.relative_to(root).as_posix()
-    try:
-        relative.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = os.fsencode(relative).decode("utf-8", errors="backslashreplace")
-        raise InputError(
-            f"{root}: the file name {shown!r} is not valid UTF-8; rename it (e.g. `convmv -f latin1 -t utf8`)."
-        ) from None
-    return relative
+    """The file's name relative to the folder as printable text (bytes that are not UTF-8, newlines, control
+    characters escaped) for ids, logs and queries files: one name always gives one text, two names never the same."""
+    return printable(path.relative_to(root).as_posix())
 
 
 def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
@@ -177,7 +173,7 @@ def scan_pages(root: Path, dpi: int, cache_root: Path) -> DocumentFolder:
     # Symlinked sub-folders are followed (rglob would skip them, silently shrinking the corpus), once each.
     files = sorted(p for p in content.files_under(root) if p.suffix.lower() in DOCUMENT_SUFFIXES)
     if not files:
-        raise InputError(f"{root}: no PDFs or page images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) found.")
+        raise InputError(f"{printable(root)}: no PDFs or page images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) found.")
     for path in files:
         relative = _relative_name(path, root)
         rendered = numbered_pages(path, dpi, cache_root)
@@ -197,12 +193,22 @@ def _is_integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _known_name(file: str, folder: DocumentFolder) -> str | None:
+    """The folder's name for what a queries file calls ``file``: the escaped name as logs show it
+    (``caf\\xe9.png``), or the name itself (``a\\b.png`` for a file with a backslash, ``"caf\\udce9.png"``)."""
+    for name in (file, printable(file)):
+        if name in folder.page_counts:
+            return name
+    return None
+
+
 def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[str, int]:
     if not isinstance(entry, dict) or "file" not in entry:
         raise InputError(f'{where}: each "relevant" entry needs a "file" (and "page" for PDFs); got {entry!r}.')
-    file, page, grade = str(entry["file"]), entry.get("page"), entry.get("grade", 1)
-    if file not in folder.page_counts:
-        raise InputError(f"{where}: file {file!r} is not in {folder.root}; fix the name (relative to the folder).")
+    given, page, grade = str(entry["file"]), entry.get("page"), entry.get("grade", 1)
+    file = _known_name(given, folder)
+    if file is None:
+        raise InputError(f"{where}: file {given!r} is not in {printable(folder.root)}; fix the name (relative to it).")
     is_pdf = file in folder.paged  # a PDF or a multi-page image: pages by number
     if is_pdf and not _is_integer(page):
         kind = "is a PDF" if file.lower().endswith(".pdf") else f"has {folder.page_counts[file]} pages (frames)"
@@ -220,14 +226,15 @@ def _relevant_entry(entry: object, folder: DocumentFolder, where: str) -> tuple[
 
 def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]:
     """Parse and check every line; the first problem stops with its file and line number."""
+    shown = printable(queries_file)
     if not queries_file.is_file():
-        raise InputError(f"queries file {queries_file} does not exist; set dataset.queries_file or create it.")
+        raise InputError(f"queries file {shown} does not exist; set dataset.queries_file or create it.")
     queries: list[LocalQuery] = []
     seen: dict[str, int] = {}
     for number, raw in jsonl_lines(queries_file):
         if not raw.strip():
             continue
-        where = f"{queries_file}:{number}"
+        where = f"{shown}:{number}"
         try:
             item = json.loads(raw)
         except json.JSONDecodeError as error:
@@ -250,7 +257,7 @@ def read_queries(queries_file: Path, folder: DocumentFolder) -> list[LocalQuery]
             raise InputError(f"{where}: query {query_id!r} has no page with a grade above 0.")
         queries.append(LocalQuery(query_id, text.strip(), relevant, number))
     if not queries:
-        raise InputError(f"{queries_file}: no queries; add one JSON object per line.")
+        raise InputError(f"{shown}: no queries; add one JSON object per line.")
     return queries
 
 
@@ -259,9 +266,8 @@ def load_folder(cfg: DatasetConfig) -> DocumentFolder:
     folder = scan_pages(root, cfg.dpi, Path(cfg.page_cache).expanduser())
     queries_file = Path(cfg.queries_file)
     folder.queries = read_queries(queries_file if queries_file.is_absolute() else root / queries_file, folder)
-    log.info(
-        "%s: %d files, %d pages, %d queries", root, len(folder.page_counts), len(folder.pages), len(folder.queries)
-    )
+    counts = len(folder.page_counts), len(folder.pages), len(folder.queries)
+    log.info("%s: %d files, %d pages, %d queries", printable(root), *counts)
     return folder
 
 
