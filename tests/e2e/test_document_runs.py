@@ -80,7 +80,7 @@ def _odd_folder(root: Path) -> dict[str, str]:
 def test_odd_file_names_are_read_and_shown_escaped_everywhere(tmp_path, fixture_paths):
     """Names that are not UTF-8, hold newlines, start with a dash or run to 244 bytes: the run reads every page
     and writes each name escaped (valid UTF-8, one line, whitespace-free ids) to MLflow, the CSVs, the TREC file
-    and the gallery."""
+    and the gallery. A folder whose own name is not UTF-8 is refused, named escaped."""
     root = tmp_path / "docs"
     root.mkdir()
     ids = _odd_folder(root)
@@ -102,6 +102,17 @@ def test_odd_file_names_are_read_and_shown_escaped_everywhere(tmp_path, fixture_
     assert all(html.escape(doc) in gallery for doc in ids.values()) and "\u202e" not in gallery
     logged = {a.path for a in store_client(tmp_path).list_artifacts(run.info.run_id)}
     assert {"rankings.csv", "per_query.csv", "run.trec"} <= logged
+
+    # A folder whose own name is not UTF-8, quoted on the command line: a config value MLflow cannot store.
+    odd_root = os.fsdecode(os.fsencode(tmp_path) + b"/docs\xff")
+    os.rename(root, odd_root)
+    quoted = [f"dataset.path='{odd_root}'", *overrides[3:]]
+    result = run_entry("vdr_exp.evaluate", [*overrides[:2], *quoted], tmp_path / "w", fixture_paths.root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith(f"error: dataset.path='{tmp_path}/docs\\xff' is not valid UTF-8"), line
+    (failed,) = runs_in(tmp_path / "w")
+    assert failed.info.status == "FAILED" and "docs\\xff" in failed.data.tags["error"]
 
 
 def test_bad_queries_file_fails_the_run_with_file_and_line(doc_folder, tmp_path, fixture_paths):

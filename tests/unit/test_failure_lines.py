@@ -67,3 +67,8 @@ def test_a_comma_separated_value_names_the_list_form_first():
     line = failures.describe(raised.value).line
     assert "for a list: eval.dims=[32,16]; for one string, quote it: 'eval.dims=\"32,16\"'." in line, line
     assert list(_compose("eval.dims=[32,16]").eval.dims) == [32, 16]
+
+
+def test_the_error_line_is_valid_utf8_whatever_bytes_a_name_held():
+    line = failures.describe(InputError("/docs/caf\udce9.png: not a readable image")).line
+    assert line == "error: /docs/caf\\xe9.png: not a readable image" and line.encode("utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -17,6 +18,7 @@ from vdr_exp.errors import ConfigError
 from vdr_exp.runs import completed, job_spec, preemption, tracking
 from vdr_exp.runtime import console, failures, interrupts, job_context, redact
 from vdr_exp.runtime.job_context import JobContext
+from vdr_exp.runtime.names import printable, utf8
 from vdr_exp.suites import mteb_tasks
 from vdr_exp.tags import CONFIG_FINGERPRINT, HYDRA_JOB_NUM, HYDRA_OVERRIDES, RUN_KIND
 
@@ -124,6 +126,18 @@ def refuse_unsafe_overrides(argv: list[str]) -> None:
                 raise SystemExit(2) from None
 
 
+def check_text(cfg: object) -> None:
+    """Every config value is text the run can store: a path quoted on the command line may hold a folder's bytes
+    that are not UTF-8, which MLflow, config.yaml and the CSVs cannot hold. Refused naming the key, escaped."""
+    for key, value in flatten(dataclasses.asdict(cfg)).items():
+        if utf8(value) != value:
+            raise ConfigError(
+                f"{key}='{printable(value)}' is not valid UTF-8 (bytes another encoding wrote); rename it "
+                "(e.g. `convmv -f latin1 -t utf8`) or point at a symlink with a UTF-8 name. Files inside a "
+                "dataset folder may have any name."
+            )
+
+
 def record_failure(composed: DictConfig, context: JobContext, error: BaseException, name: str) -> None:
     """A job that stops before its run opened (a config that fails validation, a ``model.from_run`` that does
     not resolve, a signal while the model loads) still leaves a FAILED (KILLED on a signal) run saying why."""
@@ -162,6 +176,7 @@ def run_job(
             check_targets(OmegaConf.to_container(composed, resolve=False))
             check_targets(OmegaConf.to_container(HydraConfig.get().callbacks, resolve=False), "hydra.callbacks.")
             cfg = load(composed)
+            check_text(cfg)
         except ConfigError as error:
             error.vdr_run_name = "invalid-config"
             raise

@@ -28,6 +28,7 @@ from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
 from vdr_exp.runs import server_login
 from vdr_exp.runtime import failures, interrupts, redact
+from vdr_exp.runtime.names import utf8
 from vdr_exp.tags import ERROR, MLFLOW_EXPERIMENT_KIND, TagFilterError, equals
 
 if TYPE_CHECKING:
@@ -119,12 +120,13 @@ def ensure_experiment(client: MlflowClient, cfg: TrackingConfig) -> str:
 
 
 def log_params(params: Mapping[str, str]) -> None:
-    """In batches MLflow accepts; over-long values are shortened rather than failing the run."""
+    """In batches MLflow accepts; over-long values are shortened and text UTF-8 cannot hold is escaped
+    (:func:`vdr_exp.runtime.names.utf8`) rather than failing the run."""
     client = MlflowClient()
     run_id = mlflow.active_run().info.run_id
     items = [
         Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
-        for k, v in sorted(params.items())
+        for k, v in sorted((utf8(k), utf8(v)) for k, v in params.items())
     ]
     for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
         client.log_batch(run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
@@ -194,6 +196,7 @@ def tracked_run(
     """
     experiment_id = ensure_experiment(client_for(cfg), cfg)
     mlflow.set_tracking_uri(tracking_uri(cfg))
+    tags = {key: utf8(value) for key, value in tags.items()}  # e.g. overrides naming a folder's odd bytes
     with server_login.may_log_to(cfg.experiment_name, tracking_uri(cfg)):  # a reader's run: one line, not a 403
         if resume_run_id:
             client = client_for(cfg)
@@ -229,7 +232,7 @@ def _record_error(run_id: str, error: BaseException) -> None:
         error.vdr_run_id = run_id
 
     full_disk = failures.storage(error)  # said plainly, not as the library's wrapper ("error generating ...")
-    message = redact.redact_text(f"{type(error).__name__}: {full_disk.message if full_disk else error}")
+    message = utf8(redact.redact_text(f"{type(error).__name__}: {full_disk.message if full_disk else error}"))
     status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
     try:
         mlflow.set_tag(ERROR, message[:5000])

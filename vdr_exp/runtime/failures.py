@@ -25,6 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 from vdr_exp.errors import VdrError
 from vdr_exp.runtime import redact
 from vdr_exp.runtime.interrupts import Terminated
+from vdr_exp.runtime.names import utf8
 
 DEBUG_ENV = "VDR_EXP_DEBUG"
 OURS_ENV = "VDR_EXP_HYDRA_RAISES"  # HYDRA_FULL_ERROR=1 set by guarded_main, not by the user
@@ -52,7 +53,7 @@ class Failure:
 
     @property
     def line(self) -> str:
-        return f"error: {redact.redact_text(' '.join(self.message.split()))}"
+        return f"error: {utf8(redact.redact_text(' '.join(self.message.split())))}"  # one line, valid UTF-8
 
 
 def debug() -> bool:
