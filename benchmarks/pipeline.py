@@ -12,7 +12,9 @@ a page (measured first, in this run). So forward-only time equals preparation ti
 Evaluation: ``vdr_exp.modeling.page_encoding.encode_pages`` with 0 workers (serial) and with the configured
 workers. Training: the trainer's own DataLoader (``SentenceTransformerTrainer.get_train_dataloader``: the
 collator runs the processor) with ``trainer.dataloader_num_workers=0`` and the given workers, a simulated step per
-batch. Prints the figures of both and ends each part with ``overlap ratio X.XX`` / ``training overlap ratio X.XX``.
+batch. Step evaluations: the trainer's evaluator (``vdr_exp.retrieval.step_evaluation``) over the same pages,
+through the same ``encode_pages``. Prints the figures of each and ends each part with ``overlap ratio X.XX`` /
+``step evaluation overlap ratio X.XX`` / ``training overlap ratio X.XX`` (the last line).
 
     python benchmarks/pipeline.py [--pages 200] [--workers 1]
 """
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,8 +37,10 @@ from hydra import compose, initialize_config_module
 
 from vdr_exp.config import CONFIG_MODULE, load_train_config, register_configs
 from vdr_exp.data.pages import StoredPage
+from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.fixtures import ensure_fixtures
 from vdr_exp.modeling import models, page_encoding
+from vdr_exp.retrieval.step_evaluation import StepEvaluator
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 8
@@ -110,6 +115,34 @@ def evaluation_part(cfg, pages, per_page: float) -> float:
     labels = ("serial path (old, preparation in the main process)", "pipeline (new, preparation in workers)",
               "simulated forward only")  # fmt: skip
     return report(title, labels, (serial, piped, forward_only), "overlap ratio")
+
+
+def step_evaluation_part(cfg, pages, queries, per_page: float) -> float:
+    """The trainer's step evaluator (``vdr_exp.retrieval.step_evaluation``, what ``eval_ndcg_at_10`` by step comes
+    from) over the same pages, one query per page: it encodes them through ``encode_pages`` as well, so it overlaps
+    as evaluation does. It calls the model's own forward; here ``page_encoding.model_forward`` hands it the
+    simulated one. Its wall time also holds encoding the queries and scoring."""
+    loaded = models.load_model(cfg.model, cfg.pixels)
+    ids = [f"p{i}" for i in range(len(pages))]
+    texts = {f"q{i}": f"{queries[i % len(queries)]} #{i}" for i in range(len(pages))}
+    qrels = {f"q{i}": {page_id: 1} for i, page_id in enumerate(ids)}
+    protocol = RetrievalProtocol("bench", texts, dict(zip(ids, pages, strict=True)), qrels)
+    forward = simulated_forward(per_page, loaded.embedding_dim)
+    workers = int(cfg.eval.pipeline.workers)
+
+    def wall(count: int) -> float:
+        settings = page_encoding.PipelineSettings(workers=count, prefetch=4)
+        evaluator = StepEvaluator(protocol, batch_size=BATCH, pipeline=settings, name="bench")
+        start = time.perf_counter()
+        evaluator(loaded.model)
+        return time.perf_counter() - start
+
+    with mock.patch.object(page_encoding, "model_forward", lambda model, late_interaction: forward):
+        serial, piped = wall(0), wall(workers)
+    title = f"step evaluation (the trainer's evaluator): {len(pages)} pages, batch {BATCH}, {workers} worker(s)"
+    labels = ("serial (preparation in the main process)", "pipeline (preparation in workers)",
+              "simulated forward only")  # fmt: skip
+    return report(title, labels, (serial, piped, per_page * len(pages)), "step evaluation overlap ratio")
 
 
 def report(title: str, labels: tuple[str, str, str], seconds: tuple[float, float, float], last: str) -> float:
@@ -194,6 +227,7 @@ def main() -> int:
     per_page = prep_seconds_per_page(loaded.model, pages)
     print(f"one core prepares a page in {per_page * 1000:.1f} ms; the simulated forward takes as long")
     evaluation_part(cfg, pages, per_page)
+    step_evaluation_part(cfg, pages, queries, per_page)
     training_part(cfg, pages, queries, args.workers)
     return 0
 
