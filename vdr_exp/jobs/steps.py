@@ -223,6 +223,8 @@ def evaluate(
     if result.throughput:
         mlflow.log_metrics({f"{prefix}{name}": value for name, value in result.throughput.items()})
         mlflow.set_tag(ACCELERATOR, throughput.device_name(loaded.model.device))
+    if compile_metrics := loaded.compiled.metrics():  # so far: a training run's last value includes its steps'
+        mlflow.log_metrics(compile_metrics)
     if cache is not None:
         mlflow.log_metrics({"embedding_cache_hits": cache.hits, "embedding_cache_misses": cache.misses})
         mlflow.set_tag(EMBEDDING_CACHE, "; ".join(cache.events))

@@ -3,7 +3,8 @@
 ``regional`` compiles each repeated block (the vision blocks and the language decoder layers: the classes a
 model lists in ``_no_split_modules``) in place, so one compiled graph serves every layer of a kind and compile
 time stays small; ``full`` compiles each Transformer module's whole Hugging Face model. Both compile in place
-(``nn.Module.compile``): weights, their names and so the embedding cache key are unchanged.
+(``nn.Module.compile``, or the model's ``forward``): weights, their names and so the embedding cache key are
+unchanged.
 
 Compiling is lazy: it happens in the first forward of each new input shape. :class:`CompileClock` sums the wall
 time of the calls during which a new graph was compiled (the compile and that one call) as ``compile_s``. A
@@ -30,6 +31,7 @@ from vdr_exp.errors import ConfigError
 log = logging.getLogger(__name__)
 
 COMPILE_ERRORS = (TorchDynamoException, InductorError)
+COMPILED_MARK = "_vdr_compiled"  # set on a module compile_model compiled, so a second call leaves it alone
 
 
 @dataclass
@@ -77,10 +79,10 @@ def compile_model(model: torch.nn.Module, mode: CompileMode) -> CompileClock:
     if mode == CompileMode.off:
         return clock
     check_available(mode, _device(model))
-    targets = regional_targets(model) if mode == CompileMode.regional else full_targets(model)
-    for name, module in targets:
-        if getattr(module, "_compiled_call_impl", None) is None:
-            compile_in_place(module, name, clock)
+    regional = mode == CompileMode.regional
+    for name, module in regional_targets(model) if regional else full_targets(model):
+        if not getattr(module, COMPILED_MARK, False):
+            compile_in_place(module, name, clock, whole_forward=not regional)
             clock.modules += 1
     log.info("model.compile=%s: %d modules compile on their first forward", mode, clock.modules)
     return clock
@@ -101,18 +103,30 @@ def full_targets(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     ]
 
 
-def compile_in_place(module: torch.nn.Module, name: str, clock: CompileClock) -> None:
-    """``module.compile()``, wrapped: a call that compiles a new graph is timed; a compile error logs the module
-    and runs it eagerly (then and afterwards) instead of losing the run."""
-    module.compile()
-    compiled = module._compiled_call_impl
+def compile_in_place(module: torch.nn.Module, name: str, clock: CompileClock, *, whole_forward: bool = False) -> None:
+    """``module.compile()`` (its ``__call__``, how a block is called), or with ``whole_forward`` its ``forward``
+    (Sentence Transformers calls a Transformer's model by ``forward``), wrapped: a call that compiles a new graph
+    is timed; a compile error logs the module and runs it eagerly (then and afterwards) instead of losing the run."""
+    if whole_forward:
+        eager = module.forward
+        compiled = torch.compile(eager)
+
+        def run_eagerly() -> None:
+            module.forward = eager
+    else:
+        eager = module._call_impl
+        module.compile()
+        compiled = module._compiled_call_impl
+
+        def run_eagerly() -> None:
+            module._compiled_call_impl = None
 
     def call(*args, **kwargs):
         graphs, start = counters["stats"]["unique_graphs"], time.perf_counter()
         try:
             out = compiled(*args, **kwargs)
         except COMPILE_ERRORS as error:
-            module._compiled_call_impl = None
+            run_eagerly()
             clock.fallbacks.append(name)
             first_line = (str(error).strip().splitlines() or [""])[0][:300]
             log.error(
@@ -120,12 +134,16 @@ def compile_in_place(module: torch.nn.Module, name: str, clock: CompileClock) ->
                 "set model.compile=off to skip compiling",
                 clock.mode, name, type(module).__name__, type(error).__name__, first_line,
             )  # fmt: skip
-            return module._call_impl(*args, **kwargs)
+            return eager(*args, **kwargs)
         if counters["stats"]["unique_graphs"] != graphs:
             clock.seconds += time.perf_counter() - start
         return out
 
-    module._compiled_call_impl = call
+    if whole_forward:
+        module.forward = call
+    else:
+        module._compiled_call_impl = call
+    setattr(module, COMPILED_MARK, True)
 
 
 def _device(model: torch.nn.Module) -> torch.device:
