@@ -1,17 +1,27 @@
-"""Forward-only vs end to end: how close page encoding comes to the model's own speed, and what limits a step.
+"""The model's own speed, phase by phase, each figure written the moment it is measured: forward only, end to end,
+a training step at the training's own mini-batch, and bounded profiles of both.
 
-Same model, same pages, same batch size, in one process:
-- forward only: the pages preprocessed beforehand into tensors (on the device), then only the forward pass;
-- end to end: the same pages through the function every evaluation uses
-  (``vdr_exp.modeling.page_encoding.encode_pages``: decoded and preprocessed in DataLoader workers).
-The last line is ``end-to-end / forward-only X.XX`` (goal >= 0.9). ``--profile DIR`` also records a
-torch.profiler trace of one encode batch and of one training step (the recipe's CachedMNRL inside Matryoshka,
-forward and backward) and prints the top kernels by device time with their share.
+Why it prints as it goes: a GPU lease is short and a phase can hang or be killed; a script that prints at the end
+loses everything before the kill (it did, 2026-12-04). Each phase ends with one JSON line on stdout, also
+appended (and flushed to disk) to ``--out``: ``{"phase": ..., "settings": {...}, <figures>}``. Killed mid-way,
+the file holds every finished phase.
+
+Phases (``--phases``, in this order):
+- ``load``: load seconds, parameters, the attention implementation it resolved to;
+- ``forward``: pages preprocessed beforehand onto the device, then only the forward (pages/s, MFU, peak memory);
+  timed on a second pass, the first (compile, kernel selection) is its own figure, ``first_pass_s``;
+- ``end_to_end``: the same pages through ``page_encoding.encode_pages``, as every evaluation runs them;
+- ``train_step``: the recipe's loss (CachedMNRL in Matryoshka) at ``--mini-batch`` over ``--train-batch``
+  query/page pairs, ``--steps`` optimizer steps: s/step, MFU, peak memory and each step's loss;
+- ``profile``: one encode batch and one training step (at ``--mini-batch``) under torch.profiler with
+  ``record_shapes`` off and a schedule of one active step; the traces are summarized by kernel class from the
+  exported file (trace_summary.py), never with ``key_averages()``.
 
     python benchmarks/forward_only.py --model /tmp/standin/models/standin-qwen3-vl-embedding-2b \
-        --pages /tmp/standin/fixtures/datasets/synthetic-vdr --batch 32 --profile /tmp/standin/profile
+        --pages /tmp/standin/fixtures/datasets/synthetic-vdr --attn sdpa_packed --compile regional --out f.jsonl
     python benchmarks/forward_only.py --model outputs/fixtures/models/tiny-qwen3-vl \
-        --pages outputs/fixtures/datasets/synthetic-vdr --device cpu --count 16 --batch 8   # the CPU check
+        --pages outputs/fixtures/datasets/synthetic-vdr --device cpu --count 16 --batch 8 --side 128 \
+        --train-batch 8 --mini-batch 4 --steps 2 --profile /tmp/prof --out /tmp/f.jsonl   # the CPU check
 """
 
 from __future__ import annotations
@@ -27,133 +37,201 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
+from sentence_transformers.util import batch_to_device
 
-from vdr_exp.modeling import page_encoding, throughput
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # trace_summary beside this script
+
+import trace_summary
+
+from vdr_exp.config import CompileMode, LossConfig, ModelConfig, PixelsConfig
+from vdr_exp.data.dataset_folder import load_rows
+from vdr_exp.data.pages import stored_pages
+from vdr_exp.modeling import losses, models, page_encoding, throughput
+
+PHASES = ("load", "forward", "end_to_end", "train_step", "profile")
 
 
-def load(model_dir: str, device: str, side: int):
-    from sentence_transformers import SentenceTransformer
+class Recorder:
+    """Each phase's figures as one JSON line, on stdout and appended to ``out``, flushed to disk at once."""
 
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = SentenceTransformer(
-        model_dir,
-        device=device,
-        model_kwargs={"dtype": dtype, "attn_implementation": "sdpa"},
-        processor_kwargs={"min_pixels": side * side // 4, "max_pixels": side * side},
-    )
-    return model.eval()
+    def __init__(self, out: Path | None, settings: dict) -> None:
+        self.out, self.settings = out, settings
+
+    def emit(self, phase: str, **figures: object) -> None:
+        line = json.dumps({"phase": phase, "settings": self.settings, **figures}, default=str)
+        print(line, flush=True)
+        if self.out:
+            with self.out.open("a") as handle:
+                handle.write(line + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+
+
+def load(args) -> models.LoadedModel:
+    """Through the project's own loader, so attention, compile and pixel budget are what a run would get."""
+    cfg = ModelConfig(
+        name=Path(args.model).name, path=args.model, attn_implementation=args.attn,
+        dtype="bfloat16" if args.device == "cuda" else "float32", compile=CompileMode(args.compile),
+    )  # fmt: skip
+    pixels = PixelsConfig(name=f"side_{args.side}", min_pixels=args.side * args.side // 4, max_pixels=args.side**2)
+    loaded = models.load_model(cfg, pixels)
+    loaded.model.to(args.device)
+    return loaded
 
 
 def corpus(folder: str, count: int) -> list:
-    from vdr_exp.data.dataset_folder import load_rows
-    from vdr_exp.data.pages import stored_pages
-
     rows = load_rows(folder, "eval", split="train")
     pages = stored_pages(rows, "image", "synthetic eval") + stored_pages(rows, "negative_0", "synthetic eval")
     return (pages * (count // max(len(pages), 1) + 1))[:count]
 
 
-def forward_only(model, pages, batch: int) -> float:
-    """Seconds to forward pre-made tensors (already on the device) for every page."""
+def prepared(model, pages, batch: int) -> list[dict]:
     prepare = page_encoding.preprocessor(model, page_encoding.PipelineSettings())
+    return [batch_to_device(dict(prepare([p.image() for p in pages[i : i + batch]])), model.device)
+            for i in range(0, len(pages), batch)]  # fmt: skip
+
+
+def forward_phase(model, pages, batch: int) -> dict:
+    """Pre-made tensors on the device, the forward alone, timed on a second pass: the first (compiling each new
+    shape, choosing kernels) is its own figure, ``first_pass_s``."""
+    ready = prepared(model, pages, batch)
     forward = page_encoding.model_forward(model, late_interaction=False)
-    from sentence_transformers.util import batch_to_device
-
-    ready = [batch_to_device(dict(prepare([p.image() for p in pages[i : i + batch]])), model.device)
-             for i in range(0, len(pages), batch)]  # fmt: skip
+    model.eval()
     with torch.inference_mode():
-        forward(ready[0])  # warm-up: kernel selection, allocator
-        throughput.synchronize(model.device)
-        start = time.perf_counter()
-        for features in ready:
-            forward(features)
-        throughput.synchronize(model.device)
-    return time.perf_counter() - start
+        with throughput.Stopwatch(model.device) as first:
+            for features in ready:
+                forward(features)
+        throughput.reset_peak_memory(model.device)
+        with throughput.FlopMeter(model) as meter, throughput.Stopwatch(model.device) as clock:
+            for features in ready:
+                forward(features)
+    rates = throughput.rates("forward", seconds=clock.seconds, flops=meter.flops, device=model.device,
+                             items=("pages", len(pages)))  # fmt: skip
+    return {"first_pass_s": first.seconds, "seconds": clock.seconds, **rates}
 
 
-def end_to_end(model, pages, batch: int, workers: str) -> tuple[float, page_encoding.EncodeTiming]:
+def end_to_end_phase(model, pages, batch: int, workers: str) -> dict:
     ids = [f"p{i}" for i in range(len(pages))]
     settings = page_encoding.PipelineSettings(workers=page_encoding.resolve_workers(workers, len(pages) // batch))
-    start = time.perf_counter()
-    _, timing = page_encoding.encode_pages(model, pages, ids, batch_size=batch, settings=settings)
-    throughput.synchronize(model.device)
-    return time.perf_counter() - start, timing
+    with throughput.Stopwatch(model.device) as clock:
+        _, timing = page_encoding.encode_pages(model, pages, ids, batch_size=batch, settings=settings)
+    return {"seconds": clock.seconds, "pages_per_s": len(pages) / clock.seconds, "workers": timing.workers,
+            "wait_s": timing.wait_s, "forward_s": timing.forward_s}  # fmt: skip
 
 
-def top_kernels(profiler, rows: int = 12) -> list[dict]:
-    """The kernels (or CPU ops) that took most device time, with their share of the total."""
-    events = profiler.key_averages()
-    on_device = [e for e in events if getattr(e, "device_time_total", 0) > 0]
-    key = "device_time_total" if on_device else "self_cpu_time_total"
-    chosen = on_device or list(events)
-    total = sum(getattr(e, key) for e in chosen) or 1
-    ranked = sorted(chosen, key=lambda e: -getattr(e, key))[:rows]
-    return [{"name": e.key[:90], "ms": getattr(e, key) / 1000, "share": getattr(e, key) / total} for e in ranked]
+def training_batch(model, pages, size: int) -> tuple[dict, dict]:
+    queries = batch_to_device(dict(model.preprocess([f"query {i}" for i in range(size)], task="query")), model.device)
+    documents = prepared(model, pages[:size], size)[0]
+    return queries, documents
 
 
-def profile(model, pages, batch: int, out: Path) -> dict:
-    """One encode batch and one training step (CachedMNRL in Matryoshka, forward + backward) under torch.profiler."""
-    from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss,
-        MatryoshkaLoss,
-    )
-    from sentence_transformers.util import batch_to_device
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
+def recipe_loss(loaded: models.LoadedModel, mini_batch: int) -> torch.nn.Module:
+    width = loaded.embedding_dim
+    dims = [d for d in (2048, 1536, 1024, 512, 256, 128, 64) if d <= width] or [width]
+    cfg = LossConfig(name="cmnrl_matryoshka", scale=20.0, mini_batch_size=mini_batch, matryoshka_dims=dims)
+    return losses.build_loss(loaded.model, cfg, loaded.family)
+
+
+def train_step_phase(loaded: models.LoadedModel, pages, size: int, mini_batch: int, steps: int) -> dict:
+    """``steps`` optimizer steps of the recipe's loss on one batch; the first step (compile, allocator) apart."""
+    model, loss = loaded.model, recipe_loss(loaded, mini_batch)
+    queries, documents = training_batch(model, pages, size)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    model.train()
+    values, times, flops = [], [], 0.0
+    throughput.reset_peak_memory(model.device)
+    for _ in range(steps + 1):
+        with throughput.FlopMeter(model) as meter, throughput.Stopwatch(model.device) as clock:
+            value = loss([dict(queries), dict(documents)], None)
+            value.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        values.append(float(value.detach()))
+        times.append(clock.seconds)
+        flops = meter.flops
+    model.eval()
+    in_step = sum(times[1:]) / max(len(times) - 1, 1)
+    rates = throughput.rates("train", seconds=in_step, flops=flops, device=model.device, items=("pages", size))
+    return {"first_step_s": times[0], "s_per_step": in_step, "losses": values, **rates}
+
+
+def profile_phase(loaded: models.LoadedModel, pages, batch: int, train_size: int, mini_batch: int, out: Path) -> dict:
+    """One encode batch and one training step, each a trace of one active step (a few MB), summarized from file."""
+    from torch.profiler import ProfilerActivity, profile, schedule  # the profiler only where asked for
 
     out.mkdir(parents=True, exist_ok=True)
+    model = loaded.model
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if model.device.type == "cuda" else [])
-    prepare = page_encoding.preprocessor(model, page_encoding.PipelineSettings())
-    features = batch_to_device(dict(prepare([p.image() for p in pages[:batch]])), model.device)
+    features = prepared(model, pages[:batch], batch)[0]
     forward = page_encoding.model_forward(model, late_interaction=False)
-    report = {}
-    with torch.inference_mode(), torch_profile(activities=activities) as encode_prof:
-        forward(features)
-    encode_prof.export_chrome_trace(str(out / "encode_batch.json"))
-    report["encode_batch"] = top_kernels(encode_prof)
+    loss = recipe_loss(loaded, mini_batch)
+    queries, documents = training_batch(model, pages, train_size)
 
-    width = model.get_embedding_dimension()
-    dims = [d for d in (2048, 1024, 512, 256, 128, 64) if d <= width] or [width]
-    loss = MatryoshkaLoss(model, CachedMultipleNegativesRankingLoss(model, mini_batch_size=1), matryoshka_dims=dims)
-    queries = batch_to_device(dict(model.preprocess([f"query {i}" for i in range(batch)], task="query")), model.device)
-    model.train()
-    with torch_profile(activities=activities) as step_prof:
-        value = loss([queries, dict(features)], None)
-        value.backward()
-    model.eval()
-    step_prof.export_chrome_trace(str(out / "train_step.json"))
-    report["train_step"] = top_kernels(step_prof)
-    return report
+    def encode() -> None:
+        with torch.inference_mode():
+            forward(features)
+
+    def step() -> None:
+        model.train()
+        loss([dict(queries), dict(documents)], None).backward()
+        model.zero_grad(set_to_none=True)
+        model.eval()
+
+    summaries = {}
+    for name, work in (("encode_batch", encode), ("train_step", step)):
+        trace = out / f"{name}.json.gz"
+        with profile(activities=activities, record_shapes=False, with_stack=False,
+                     schedule=schedule(wait=0, warmup=1, active=1, repeat=1),
+                     on_trace_ready=lambda prof, trace=trace: prof.export_chrome_trace(str(trace))) as prof:  # fmt: skip
+            for _ in range(2):  # one warm-up step, then the one recorded
+                work()
+                throughput.synchronize(model.device)
+                prof.step()
+        summaries[name] = trace_summary.summarize(trace)
+    return summaries
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--pages", required=True, help="a synthetic-vdr dataset folder (vdr_exp.fixtures)")
     parser.add_argument("--count", type=int, default=1500)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32, help="encode batch")
     parser.add_argument("--side", type=int, default=600, help="pixel budget: side x side (blog_600)")
     parser.add_argument("--workers", default="auto")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--profile", type=Path)
-    args = parser.parse_args()
-    model = load(args.model, args.device, args.side)
+    parser.add_argument("--attn", default="sdpa", help="model.attn_implementation (sdpa, sdpa_packed, auto, ...)")
+    parser.add_argument("--compile", default="off", choices=[m.value for m in CompileMode])
+    parser.add_argument("--train-batch", type=int, default=64, help="trainer.per_device_train_batch_size")
+    parser.add_argument("--mini-batch", type=int, default=8, help="loss.mini_batch_size (the training's own)")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps after the first")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    parser.add_argument("--profile", type=Path, help="where the traces go (the profile phase needs it)")
+    parser.add_argument("--out", type=Path, help="append each phase's JSON line here")
+    args = parser.parse_args(argv)
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        parser.error(f"--phases: unknown {unknown}; choose from {','.join(PHASES)}")
+    settings = {"attn": args.attn, "compile": args.compile, "batch": args.batch, "side": args.side,
+                "train_batch": args.train_batch, "mini_batch": args.mini_batch, "device": args.device}  # fmt: skip
+    record = Recorder(args.out, settings)
+    start = time.perf_counter()
+    loaded = load(args)
+    record.emit("load", seconds=time.perf_counter() - start, parameters=loaded.parameters,
+                attn_implementation=loaded.attn_implementation, device_name=throughput.device_name(args.device))  # fmt: skip
     pages = corpus(args.pages, args.count)
-    t_forward = forward_only(model, pages, args.batch)
-    t_end, timing = end_to_end(model, pages, args.batch, args.workers)
-    figures = {
-        "device": throughput.device_name(model.device), "pages": len(pages), "batch": args.batch,
-        "workers": timing.workers, "forward_only_pages_per_s": len(pages) / t_forward,
-        "end_to_end_pages_per_s": len(pages) / t_end, "end_to_end_wait_s": timing.wait_s,
-        "end_to_end_forward_s": timing.forward_s,
-    }  # fmt: skip
-    if args.profile:
-        figures["profile"] = profile(model, pages, args.batch, args.profile)
-    print(json.dumps(figures, indent=1))
-    print(
-        f"forward only {figures['forward_only_pages_per_s']:.1f} pages/s, end to end {figures['end_to_end_pages_per_s']:.1f} pages/s"
-    )
-    print(f"end-to-end / forward-only {t_forward / t_end:.2f}")
+    if "forward" in phases:
+        record.emit("forward", pages=len(pages), **forward_phase(loaded.model, pages, args.batch))
+    if "end_to_end" in phases:
+        record.emit("end_to_end", pages=len(pages), **end_to_end_phase(loaded.model, pages, args.batch, args.workers))
+    if "train_step" in phases:
+        figures = train_step_phase(loaded, pages, args.train_batch, args.mini_batch, args.steps)
+        record.emit("train_step", **figures)
+    if "profile" in phases and args.profile:
+        figures = profile_phase(loaded, pages, args.batch, args.train_batch, args.mini_batch, args.profile)
+        record.emit("profile", **figures)
+    record.emit("compile", **loaded.compiled.metrics(), modules=loaded.compiled.modules)
     return 0
 
 

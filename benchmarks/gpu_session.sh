@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
-# One lease of a GPU machine (about 15 minutes in all, 10 per command), spent on the checks of the training
-# and evaluation issues in order of value, each phase through the real entry points and bounded in time, so a
-# slow phase costs only itself. Results: the runs' MLflow metrics (benchmarks/gpu_summary.py prints them).
+# One lease of a GPU machine (about 15 minutes in all, 10 per command): the forward's levers as a matrix, most
+# valuable first, every phase bounded in time so a slow one costs only itself, every figure written the moment
+# it is measured (one JSON line per phase in $ROOT/figures.jsonl: killed mid-way, the finished phases stay).
 #
 #   bash benchmarks/gpu_session.sh            # GPU machine, wheels installed (benchmarks/gpu_wheels.sh)
-#   SIZE_TRAIN=tiny SIZE_EVAL=tiny bash benchmarks/gpu_session.sh   # the same phases on a CPU (tests)
+#   SIZE_TRAIN=tiny SIZE_EVAL=tiny bash benchmarks/gpu_session.sh   # the same phases on a CPU (CI runs it)
 #
-# Phases: the 2B stand-in and recipe-size pages (300 queries x 1,500 pages at 1416x1648, blog_600) -> the 2B's
-# forward-only vs end-to-end encoding and a torch.profiler trace of one encode batch and one training step
-# (benchmarks/forward_only.py; traces and top kernels under $ROOT/profile) -> train 2B
-# with trainer=blog for 20 steps (its base evaluation times the 2B's encoding, every Matryoshka width) -> the
-# 8B stand-in through vdr_exp.evaluate and 3 training steps of it (step time, peak memory: does the 8B recipe fit
-# one card?) -> the 2B through vdr_exp.evaluate again (the embedding cache's second run). Step evaluations and checkpoints are off in the timed training: 10 of each in 20 steps would dwarf the
-# steps, and the evaluation is timed on its own.
+# Phases, with the 2B stand-in and recipe-size pages (1416x1648, pixels=blog_600):
+#   1. evaluation: {sdpa, sdpa_packed} x {compile off, regional}, forward only and end to end
+#      (benchmarks/forward_only.py, $COUNT pages each);
+#   2. training step: loss.mini_batch_size {8, 32} with the best attention and compile of 1;
+#   3. bounded profiles (one encode batch, one training step at the best mini-batch) with the best settings;
+#   4. the 2B through vdr_exp.train trainer=blog_fast for 20 steps (wall per step, set-up before step 1);
+#   5. the 8B stand-in: evaluation and one training step (does it fit one card, how fast).
+# Then the table: benchmarks/gpu_summary.py over figures.jsonl and the runs' MLflow store.
 set -uo pipefail
 ROOT=${ROOT:-/tmp/standin}
 PY=${PY:-python3}
 SIZE_TRAIN=${SIZE_TRAIN:-2b}
 SIZE_EVAL=${SIZE_EVAL:-8b}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIGURES=$ROOT/figures.jsonl
 DEADLINE=$(( $(date +%s) + ${BUDGET_S:-540} ))
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 declare -A NAME=([tiny]=standin-tiny [2b]=standin-qwen3-vl-embedding-2b [8b]=standin-qwen3-vl-embedding-8b)
+mkdir -p "$ROOT"
 
 left() { echo $(( DEADLINE - $(date +%s) )); }
 phase() {  # phase NAME NEEDED_S CMD...: run CMD if NEEDED_S seconds are left, for at most what is left
@@ -31,42 +35,56 @@ phase() {  # phase NAME NEEDED_S CMD...: run CMD if NEEDED_S seconds are left, f
   timeout --signal=INT --kill-after=15 "$(left)" "$@"
   echo "=== $name: rc=$? in $(( SECONDS - t0 )) s"
 }
+best() {  # best PHASE KEY: "attn compile mini_batch" of the fastest line of PHASE in figures.jsonl so far
+  "$PY" "$HERE/gpu_summary.py" --best "$1" "$2" "$FIGURES"
+}
 
 if [ "$SIZE_TRAIN" = tiny ]; then
   DEVICE=cpu PAGES=(--width 248 --height 352 --train-rows 32 --eval-rows 8 --extra-rows 0)
-  RUN=(model.dtype=float32 model.attn_implementation=sdpa pixels=fixture_small eval.batch_size=8 "eval.dims=[16,8]")
+  RUN=(model.dtype=float32 pixels=fixture_small eval.batch_size=8 "eval.dims=[16,8]")
   TRAIN=(trainer.max_steps=2 trainer.bf16=false trainer.optim=adamw_torch trainer.use_cpu=true
          trainer.per_device_train_batch_size=8 trainer.per_device_eval_batch_size=8 "loss.matryoshka_dims=[32,16]")
-  FORWARD=(--device cpu --count 16 --batch 8 --side 128)
+  SIZES=(--device cpu --count 16 --batch 8 --side 128 --train-batch 8 --steps 1)
+  MINI=(2 8)
 else
   DEVICE=cuda PAGES=(--width 1416 --height 1648 --train-rows 256 --eval-rows 300 --extra-rows 0)
   RUN=(pixels=blog_600 "eval.dims=[2048,1024,512,256,128,64]")
   TRAIN=(trainer.max_steps=20)
-  FORWARD=(--count 1500 --batch 32 --side 600)
+  SIZES=(--count "${COUNT:-600}" --batch 32 --side 600 --train-batch 64 --steps 3)
+  MINI=(8 32)
 fi
 DATA=(dataset=synthetic_vdr dataset.fixture=false "dataset.path=$ROOT/fixtures/datasets/synthetic-vdr" "paths.output_dir=$ROOT")
 model() { echo model=custom "model.name=${NAME[$1]}" "model.path=$ROOT/models/${NAME[$1]}"; }
+# benchmarks/forward_only.py on a stand-in (--model follows), each phase's figures appended to $FIGURES.
+FORWARD=("$PY" "$HERE/forward_only.py" --pages "$ROOT/fixtures/datasets/synthetic-vdr" "${SIZES[@]}" --out "$FIGURES")
+TRAINED=$ROOT/models/${NAME[$SIZE_TRAIN]}
 
 phase "build $SIZE_TRAIN" 60 "$PY" -m vdr_exp.fixtures --standin "$SIZE_TRAIN" --out "$ROOT/models" --device "$DEVICE"
 phase "pages" 60 "$PY" -m vdr_exp.fixtures --out "$ROOT/fixtures" "${PAGES[@]}"
-phase "forward only vs end to end $SIZE_TRAIN" 120 "$PY" "$(dirname "$0")/forward_only.py" \
-  --model "$ROOT/models/${NAME[$SIZE_TRAIN]}" --pages "$ROOT/fixtures/datasets/synthetic-vdr" "${FORWARD[@]}" \
-  --profile "$ROOT/profile"
+for attn in sdpa sdpa_packed; do
+  for compile in off regional; do
+    phase "evaluate $SIZE_TRAIN attn=$attn compile=$compile" 60 \
+      "${FORWARD[@]}" --model "$TRAINED" --attn "$attn" --compile "$compile" --phases forward,end_to_end
+  done
+done
+read -r ATTN COMPILE _ <<< "$(best end_to_end pages_per_s)"
+for mini in "${MINI[@]}"; do
+  phase "train step $SIZE_TRAIN mini_batch=$mini ($ATTN, $COMPILE)" 60 \
+    "${FORWARD[@]}" --model "$TRAINED" --attn "$ATTN" --compile "$COMPILE" --mini-batch "$mini" --phases train_step
+done
+read -r _ _ MINI_BEST <<< "$(best train_step pages_per_s)"
+phase "profile $SIZE_TRAIN ($ATTN, $COMPILE, mini_batch=$MINI_BEST)" 60 "${FORWARD[@]}" --model "$TRAINED" --attn "$ATTN" \
+  --compile "$COMPILE" --mini-batch "$MINI_BEST" --phases profile --profile "$ROOT/profile"
 # shellcheck disable=SC2046
-phase "train $SIZE_TRAIN" 150 "$PY" -m vdr_exp.train $(model "$SIZE_TRAIN") "${DATA[@]}" trainer=blog "${RUN[@]}" \
-  "${TRAIN[@]}" trainer.eval_strategy=no trainer.save_strategy=no tracking.log_model=false "run_name=train-$SIZE_TRAIN"
+phase "train $SIZE_TRAIN trainer=blog_fast" 150 "$PY" -m vdr_exp.train $(model "$SIZE_TRAIN") "${DATA[@]}" \
+  trainer=blog_fast "${RUN[@]}" "${TRAIN[@]}" "model.attn_implementation=$ATTN" "model.compile=$COMPILE" \
+  "loss.mini_batch_size=$MINI_BEST" trainer.eval_strategy=no trainer.save_strategy=no tracking.log_model=false \
+  "run_name=train-$SIZE_TRAIN-fast"
 if [ "$SIZE_EVAL" != "$SIZE_TRAIN" ]; then
   phase "build $SIZE_EVAL" 180 "$PY" -m vdr_exp.fixtures --standin "$SIZE_EVAL" --out "$ROOT/models" --device "$DEVICE"
-  # shellcheck disable=SC2046
-  phase "evaluate $SIZE_EVAL" 90 "$PY" -m vdr_exp.evaluate $(model "$SIZE_EVAL") "${DATA[@]}" "${RUN[@]}" \
-    "run_name=evaluate-$SIZE_EVAL"
-  # shellcheck disable=SC2046
-  phase "train $SIZE_EVAL (3 steps)" 120 "$PY" -m vdr_exp.train $(model "$SIZE_EVAL") "${DATA[@]}" trainer=blog \
-    "${RUN[@]}" trainer.max_steps=3 trainer.eval_strategy=no trainer.save_strategy=no tracking.log_model=false \
-    eval.cache=false dataset.max_eval_rows=10 "run_name=train-$SIZE_EVAL"
+  phase "evaluate $SIZE_EVAL ($ATTN, $COMPILE)" 90 "${FORWARD[@]}" --model "$ROOT/models/${NAME[$SIZE_EVAL]}" --attn "$ATTN" --compile "$COMPILE" \
+    --phases forward,end_to_end
+  phase "train step $SIZE_EVAL ($ATTN, $COMPILE)" 90 "${FORWARD[@]}" --model "$ROOT/models/${NAME[$SIZE_EVAL]}" --attn "$ATTN" --compile "$COMPILE" \
+    --mini-batch "$MINI_BEST" --steps 1 --phases train_step
 fi
-# The base model again through vdr_exp.evaluate: the embedding cache's second run (the training's base pass was the first).
-# shellcheck disable=SC2046
-phase "evaluate $SIZE_TRAIN (cached)" 45 "$PY" -m vdr_exp.evaluate $(model "$SIZE_TRAIN") "${DATA[@]}" "${RUN[@]}" \
-  "run_name=evaluate-$SIZE_TRAIN-cached"
-"$PY" "$(dirname "$0")/gpu_summary.py" "$ROOT/mlflow.db"
+"$PY" "$HERE/gpu_summary.py" "$ROOT/mlflow.db" "$FIGURES"

@@ -35,6 +35,10 @@ class LossConfig:
     type: LossType = LossType.cmnrl
     scale: float = bounded(20.0, gt=0)
     mini_batch_size: int = bounded(1, min=1)
+    # Cached loss only: the largest mini-batch that fits. On an accelerator out-of-memory error the step is run
+    # again at half the mini-batch (one log line each time), starting from mini_batch_size, down to 1. Off: that
+    # error ends the run with one line naming loss.mini_batch_size.
+    mini_batch_auto: bool = False
     # Cached loss only: bound each mini-batch by tokens instead of samples (pages vary a lot in size).
     mini_batch_num_tokens: int | None = bounded(None, min=1)
     matryoshka_dims: list[int] | None = bounded(None, min=1)

@@ -107,6 +107,12 @@ def _check_train(cfg: TrainRunConfig) -> None:
     check_workers(cfg.trainer.dataloader_num_workers, "trainer.dataloader_num_workers")
     if cfg.trainer.max_steps == 0 or cfg.trainer.max_steps < -1:
         raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps}: use -1 (train for num_train_epochs) or >= 1.")
+    if cfg.loss.mini_batch_auto and cfg.trainer.gradient_accumulation_steps > 1:
+        raise ConfigError(
+            "loss.mini_batch_auto retries a step after an out-of-memory error, which would drop the gradients "
+            f"accumulated so far (trainer.gradient_accumulation_steps={cfg.trainer.gradient_accumulation_steps}); "
+            "set one of them back (loss.mini_batch_auto=false or trainer.gradient_accumulation_steps=1)."
+        )
     dims, weights = cfg.loss.matryoshka_dims, cfg.loss.matryoshka_weights
     if weights is not None and (dims is None or len(weights) != len(dims)):
         raise ConfigError("loss.matryoshka_weights needs one weight per entry of loss.matryoshka_dims.")

@@ -23,7 +23,7 @@ from vdr_exp.config import TrainerConfig, TrainingPrompts, TrainRunConfig
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.jobs import inputs, steps
 from vdr_exp.jobs.resume import ResumePoint, requeued_resume_point, resume_point
-from vdr_exp.modeling import loader_timeouts, losses, models, page_encoding
+from vdr_exp.modeling import loader_timeouts, losses, mini_batch, models, page_encoding
 from vdr_exp.retrieval import reranking, step_evaluation
 from vdr_exp.runs import logged_models, step_metrics
 from vdr_exp.runs.job_spec import JobSpec
@@ -125,6 +125,8 @@ def build_trainer(cfg: TrainRunConfig, parts: Training, out_dir: Path, callbacks
         callbacks=callbacks,
     )
     loader_timeouts.time_train_loader(trainer, cfg.trainer.dataloader_timeout_s)
+    zero_grad = lambda: model.zero_grad(set_to_none=True)  # noqa: E731
+    trainer.training_step = mini_batch.guard_out_of_memory(trainer.training_step, parts.loss, cfg.loss, zero_grad)
     return step_metrics.one_line_per_log(trainer)
 
 
