@@ -1,6 +1,6 @@
 """The trainer's step evaluations go through the input pipeline like every other evaluation: pages stay lazy
 when the trainer is built, and a step evaluation scores the model exactly as the final evaluation does, for
-every model family. A page worker that hangs ends a run with one line naming ``eval.pipeline.timeout_s``
+every model family and with LoRA adapters. A page worker that hangs ends a run with one line naming ``eval.pipeline.timeout_s``
 (the timeouts themselves, in-process: tests/unit/test_loader_timeouts.py)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _training(experiment: str, fixtures_root) -> tuple:
     return cfg, train.Training(loaded, rows, protocol, losses.build_loss(loaded.model, cfg.loss, loaded.family))
 
 
-@pytest.mark.parametrize("experiment", ["offline_demo", "offline_multi_vector", "offline_router"])
+@pytest.mark.parametrize("experiment", ["offline_demo", "offline_lora", "offline_multi_vector", "offline_router"])
 def test_a_step_evaluation_streams_lazy_pages_and_scores_as_the_final_evaluation(
     experiment, fixture_paths, tmp_path, monkeypatch
 ):

@@ -71,10 +71,6 @@ def quiet_libraries() -> None:
     """Progress bars of every library would drown the run log; metrics go to MLflow instead (the environment
     they read at import is set by :mod:`vdr_exp.runtime.console`)."""
     console.set_library_environment()
-    # The library's IR evaluator logs a dozen INFO lines per evaluation step; the numbers are MLflow metrics.
-    logging.getLogger("sentence_transformers.sentence_transformer.evaluation.information_retrieval").setLevel(
-        logging.WARNING
-    )
     try:
         # transformers loads only when a job runs: --help stays instant
         from transformers.utils import logging as hf_logging
