@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from vdr_exp.config import CONFIG_MODULE, load_evaluate_config
+from vdr_exp.config import CONFIG_MODULE, load_evaluate_config, register_configs
 from vdr_exp.modeling import page_encoding
 
 
@@ -42,6 +42,7 @@ def test_a_model_waiting_for_pages_says_so_in_the_log(caplog):
 def test_a_bad_pipeline_setting_is_refused_naming_the_key(override, named):
     from vdr_exp.errors import ConfigError
 
+    register_configs()  # the schemas Hydra composes against; other modules' tests may not have run first
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         composed = compose("evaluate", overrides=[override])
     with pytest.raises(ConfigError, match=named):
