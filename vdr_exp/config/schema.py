@@ -85,9 +85,19 @@ class TrainerConfig:
     # waits forever. Ten minutes: a batch of the slowest pages (big scans, dense PDF renders) on a loaded machine
     # takes seconds to a minute, so only a worker that stopped trips it. 0: wait forever. Only with workers.
     dataloader_timeout_s: float = bounded(600.0, min=0, max=86400, ours=True)
+    # Where the page images meet the image processor. "workers": in the DataLoader workers, with the rest of the
+    # batch (CPU). "device": the workers only decode the pages (uint8 tensors, cheap to pass on) and tokenize the
+    # text; the processor runs in the main process on the model's device right before each step (its torchvision
+    # backend resizes there), as eval.pipeline.preprocess_on does for evaluation. The same features either way.
+    preprocess_on: str = field(default="workers", metadata={"ours": True})
     use_cpu: bool = False
     # None: no prompts while training (the recipe). "model": the model's own saved query/document prompts.
     prompts: TrainingPrompts | None = field(default=None, metadata={"ours": True})
+    # The finetuned model in the run's folder (model/, and adapter/ with LoRA; model.from_run reads it on this
+    # machine when no MLflow model was logged). false: no folder; tracking.log_model alone decides whether an
+    # MLflow model is logged. Checkpoints during training are save_strategy's (no: none, except the one a SLURM
+    # preemption saves so that the requeued job continues).
+    save_model: bool = field(default=True, metadata={"ours": True})
 
 
 @dataclass

@@ -94,17 +94,23 @@ def check_workers(value: str, key: str) -> None:
         raise ConfigError(f"{key}={value!r}: use auto (the cores this process may use, minus one) or a number >= 0.")
 
 
+def check_preprocess_on(value: str, key: str) -> None:
+    """Where the image processor runs: ``workers`` or ``device``."""
+    if value not in ("workers", "device"):
+        raise ConfigError(
+            f"{key}={value!r}: use workers (the image processor in the DataLoader workers) or device (on the "
+            "model's device, the workers only decode)."
+        )
+
+
 def _check_pipeline(cfg: EvaluateRunConfig) -> None:
     check_workers(cfg.eval.pipeline.workers, "eval.pipeline.workers")
-    if cfg.eval.pipeline.preprocess_on not in ("workers", "device"):
-        raise ConfigError(
-            f"eval.pipeline.preprocess_on={cfg.eval.pipeline.preprocess_on!r}: use workers (the image processor in "
-            "the DataLoader workers) or device (on the model's device, the workers only decode)."
-        )
+    check_preprocess_on(cfg.eval.pipeline.preprocess_on, "eval.pipeline.preprocess_on")
 
 
 def _check_train(cfg: TrainRunConfig) -> None:
     check_workers(cfg.trainer.dataloader_num_workers, "trainer.dataloader_num_workers")
+    check_preprocess_on(cfg.trainer.preprocess_on, "trainer.preprocess_on")
     if cfg.trainer.max_steps == 0 or cfg.trainer.max_steps < -1:
         raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps}: use -1 (train for num_train_epochs) or >= 1.")
     if cfg.loss.mini_batch_auto and cfg.trainer.gradient_accumulation_steps > 1:

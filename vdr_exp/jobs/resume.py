@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from vdr_exp.config import TrainRunConfig
@@ -89,3 +90,11 @@ def requeued_resume_point(cfg: TrainRunConfig, job: JobContext) -> ResumePoint |
     except ConfigError as error:
         log.warning("requeued job: not resuming run %s (%s); starting a new run", earlier, error)
         return None
+
+
+def drop_if_empty(folder: Path) -> None:
+    """The checkpoints folder, removed when training left nothing in it: the trainer creates it (and an eval/
+    folder for step evaluations) even with ``trainer.save_strategy=no``, which then looks like a run that
+    saved checkpoints."""
+    if folder.is_dir() and not any(path.is_file() for path in folder.rglob("*")):
+        shutil.rmtree(folder)

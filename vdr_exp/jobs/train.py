@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +23,8 @@ from vdr_exp import data
 from vdr_exp.config import TrainerConfig, TrainingPrompts, TrainRunConfig
 from vdr_exp.data.protocols import RetrievalProtocol
 from vdr_exp.jobs import inputs, steps
-from vdr_exp.jobs.resume import ResumePoint, requeued_resume_point, resume_point
-from vdr_exp.modeling import loader_timeouts, losses, mini_batch, models, page_encoding
+from vdr_exp.jobs.resume import ResumePoint, drop_if_empty, requeued_resume_point, resume_point
+from vdr_exp.modeling import loader_timeouts, losses, mini_batch, models, page_encoding, train_batches
 from vdr_exp.retrieval import reranking, step_evaluation
 from vdr_exp.runs import logged_models, step_metrics
 from vdr_exp.runs.job_spec import JobSpec
@@ -127,6 +128,9 @@ def build_trainer(cfg: TrainRunConfig, parts: Training, out_dir: Path, callbacks
     loader_timeouts.time_train_loader(trainer, cfg.trainer.dataloader_timeout_s)
     zero_grad = lambda: model.zero_grad(set_to_none=True)  # noqa: E731
     trainer.training_step = mini_batch.guard_out_of_memory(trainer.training_step, parts.loss, cfg.loss, zero_grad)
+    train_batches.sample_undecoded(trainer)
+    if cfg.trainer.preprocess_on == "device":  # around the guarded step: a retried step reuses the features
+        train_batches.defer_images(trainer, model)
     return step_metrics.one_line_per_log(trainer)
 
 
@@ -153,17 +157,21 @@ def _train_in_step(spec: JobSpec[TrainRunConfig]) -> dict[str, float]:
 
 
 def _save(cfg: TrainRunConfig, model: SentenceTransformer, out_dir: Path) -> str | None:
-    """model/ (adapters merged in, so it loads like any checkpoint) and adapter/; with ``tracking.log_model``
-    also an MLflow model (the one ``model=from_run`` reads back); returns its id."""
+    """What the user asked for: with ``trainer.save_model``, model/ (adapters merged in, so it loads like any
+    checkpoint) and adapter/; with ``tracking.log_model`` an MLflow model (the one ``model=from_run`` reads
+    back; its id is returned) and the adapters beside it."""
+    keep = cfg.trainer.save_model
     if cfg.model.lora is not None:
-        adapter_dir = models.save_adapter(model, out_dir / "adapter")
-        mlflow.set_tag(ADAPTER_DIR, str(adapter_dir.resolve()))
-        if cfg.tracking.log_model:
-            mlflow.log_artifacts(str(adapter_dir), artifact_path="adapter")
+        with contextlib.nullcontext(out_dir) if keep else tempfile.TemporaryDirectory() as folder:
+            adapter_dir = models.save_adapter(model, Path(folder) / "adapter")
+            if keep:
+                mlflow.set_tag(ADAPTER_DIR, str(adapter_dir.resolve()))
+            if cfg.tracking.log_model:
+                mlflow.log_artifacts(str(adapter_dir), artifact_path="adapter")
         models.merge_adapters(model)
-    model_dir = out_dir / "model"
-    model.save(str(model_dir))
-    mlflow.set_tag(MODEL_DIR, str(model_dir.resolve()))
+    if keep:
+        model.save(str(out_dir / "model"))
+        mlflow.set_tag(MODEL_DIR, str((out_dir / "model").resolve()))
     if cfg.tracking.log_model:
         return logged_models.log_finetuned(model, cfg.model, cfg.tracking)
     return None
@@ -217,13 +225,17 @@ def _train(cfg: TrainRunConfig, parts: Training, out_dir: Path, resume: ResumePo
         step_metrics.StopOnInterrupt(),
         step_metrics.TrainingThroughput(),
         preempted,
+        setup := step_metrics.SetupTiming(),
     ]
+    setup.mark("start")
     trainer = build_trainer(cfg, parts, out_dir, callbacks)
     mlflow.log_metric("trainable_params", models.trainable_parameters(parts.loaded.model))
+    setup.mark("built")
     try:
         fit(trainer, cfg, str(resume.checkpoint) if resume else None)
     finally:
         preempted.restore_handlers()  # also when training raised: SIGTERM must not stay swallowed
+        drop_if_empty(out_dir / "checkpoints")  # the trainer makes it whether or not it saves a checkpoint
     if preempted.signum is not None:
         mlflow.set_tag(PREEMPTED, f"step {preempted.step}")
     preempted.raise_if_preempted()

@@ -177,6 +177,44 @@ class TrainingThroughput(TrainerCallback):
         )
 
 
+class SetupTiming(TrainerCallback):
+    """Where the time before step 1 goes, logged when step 1 begins: ``train_setup_s`` from the start of the
+    trainer's construction to the start of step 1, made of ``train_build_s`` (building the trainer: LoRA, the
+    step evaluator, the library's trainer and its collator), ``train_prepare_s`` (inside ``train()`` before
+    the loop: the DataLoader object, optimizer, accelerate's preparation, a checkpoint to resume from) and
+    ``train_first_batch_s`` (the batch sampler's first pass, the workers starting, the first batch decoded and
+    collated). :meth:`mark` ``"start"`` and ``"built"`` come from the job."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.perf_counter())
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self.mark("train_begin")
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if "step_begin" in self.marks:
+            return
+        self.mark("step_begin")
+        marks = self.marks
+        if not state.is_world_process_zero or not {"start", "built"} <= marks.keys():
+            return
+        metrics = {
+            "train_setup_s": marks["step_begin"] - marks["start"],
+            "train_build_s": marks["built"] - marks["start"],
+            "train_prepare_s": marks["train_begin"] - marks["built"],
+            "train_first_batch_s": marks["step_begin"] - marks["train_begin"],
+        }
+        mlflow.log_metrics(metrics)
+        log.info(
+            "set-up before the first step: %.1f s (building the trainer %.1f s, preparing %.1f s, the first batch "
+            "%.1f s)",
+            *metrics.values(),
+        )
+
+
 def _warn_if_waiting(wait: float, wall: float) -> None:
     """One log line when steps waited for their batch more than WAIT_WARNING_SHARE of the time."""
     if wall > 0 and wait / wall > WAIT_WARNING_SHARE:
