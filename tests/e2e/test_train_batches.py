@@ -106,3 +106,27 @@ def test_save_strategy_no_writes_no_checkpoint_and_save_model_false_no_weights(t
     weights = [p for suffix in ("*.safetensors", "*.bin", "*.pt") for p in tmp_path.rglob(suffix)]
     assert weights == []
     assert "model_dir" not in run.data.tags and "logged_model_id" not in run.data.tags
+
+
+def test_the_image_processor_is_handed_the_models_device_in_training_and_evaluation(fixture_paths, monkeypatch):
+    """Sentence Transformers reads an image processor's options under "image" and drops unknown keys with a
+    warning: under "images" the device never arrived, and the pages were processed on the CPU."""
+    from transformers.image_processing_backends import TorchvisionBackend
+
+    from vdr_exp.modeling.page_encoding import PipelineSettings, preprocessor
+
+    _, deferring, model, rows = _collators("tiny_qwen3_vl", fixture_paths.root)
+    devices = []
+    process_image = TorchvisionBackend.process_image
+
+    def spy(self, image, *args, **kwargs):
+        devices.append(kwargs.get("device"))
+        return process_image(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(TorchvisionBackend, "process_image", spy)
+    features = [rows[i] for i in range(2)]
+    train_batches.complete(deferring(features), model, model.device)
+    pages = [row["image"] for row in features]
+    preprocessor(model, PipelineSettings(preprocess_on="device"))(pages)
+    assert len(devices) == 2 * len(features) + len(pages)
+    assert set(devices) == {str(model.device)}

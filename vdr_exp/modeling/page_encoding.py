@@ -181,7 +181,7 @@ def preprocessor(model: torch.nn.Module, settings: PipelineSettings) -> Callable
     if settings.preprocess_on == "device":
         device = str(model.device)
         return lambda images: model.preprocess(
-            images, prompt=prompt, task="document", processing_kwargs={"images": {"device": device}}
+            images, prompt=prompt, task="document", processing_kwargs={"image": {"device": device}}
         )
     return lambda images: model.preprocess(images, prompt=prompt, task="document")
 
