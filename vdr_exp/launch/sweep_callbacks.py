@@ -30,7 +30,7 @@ from vdr_exp.errors import LeaderboardError, VdrError
 from vdr_exp.launch import seed_sweeper
 from vdr_exp.reports import leaderboard
 from vdr_exp.runs import seeds, server_login, sweep_outcome, sweep_views, tracking
-from vdr_exp.runtime import redact
+from vdr_exp.runtime import failures, redact
 from vdr_exp.runtime.job_context import PARENT_RUN_ENV, SWEEP_KEYS_ENV, clear_failed_jobs, failed_jobs, override_key
 from vdr_exp.suites import report
 from vdr_exp.tags import (
@@ -75,6 +75,23 @@ class MlflowParentRun(Callback):
         self._previous_sigint = signal.default_int_handler
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._guarded(self._start, config)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._guarded(self._finish, config)
+
+    def _guarded(self, step: Any, config: DictConfig) -> None:
+        """Hydra turns a callback's exception into a warning, and the sweep would exit 0 with its parent RUNNING:
+        a failure here (a full disk under the store or the leaderboards) ends the parent FAILED, one line, exit 2."""
+        try:
+            step(config)
+        except Exception as error:  # noqa: BLE001 - the failure contract, as for a job
+            failure = failures.describe(error)
+            self._end("FAILED", failure.message)
+            print(failure.line, file=sys.stderr, flush=True)
+            raise SystemExit(failure.exit_code) from None
+
+    def _start(self, config: DictConfig) -> None:
         redact.redact_logs()  # Hydra logs each job's overrides when it launches them
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
         task_overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # ${oc.env:..} as written
@@ -174,16 +191,22 @@ class MlflowParentRun(Callback):
             self._end("FAILED", f"prerequisite training failed (exit {done.returncode}): {' '.join(overrides)}")
             raise SystemExit(done.returncode)
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+    def _finish(self, config: DictConfig) -> None:
         os.environ.pop(SWEEP_KEYS_ENV, None)
         if self.parent_run_id is None:  # a dry run: no runs, but bad configs still fail the command
             self._exit_if_jobs_failed(failed_jobs(Path(config.hydra.sweep.dir)))
             return
 
+        # The outcome first, before the leaderboard and descriptions: on a store that cannot grow they may not
+        # fit, and the parent's status must (it is written again, with the error, at the end).
+        failed = sweep_outcome.failed_children(self.client, self.parent_run_id) or failed_jobs(
+            Path(config.hydra.sweep.dir)
+        )
+        tracking.terminate(self.parent_run_id, "FAILED" if failed else "FINISHED", self.client)
         sweep: SweepConfig = _typed(config, "sweep", SweepConfig)
         track: TrackingConfig = _typed(config, "tracking", TrackingConfig)
         if OmegaConf.select(config, "benchmark.suite") or OmegaConf.select(config, "benchmark.tasks"):
-            self._suite_board(config, track)
+            self._suite_board(config, track, failed)
             return
         try:
             board = leaderboard.for_parent_run(
@@ -199,9 +222,7 @@ class MlflowParentRun(Callback):
         except LeaderboardError as error:  # e.g. every job was a dry run or logged nothing
             log.warning("no leaderboard for this sweep: %s", error)
         sweep_outcome.log_summary(self.client, self.parent_run_id)
-        self._exit_if_jobs_failed(
-            sweep_outcome.failed_children(self.client, self.parent_run_id) or failed_jobs(Path(config.hydra.sweep.dir))
-        )
+        self._exit_if_jobs_failed(failed)
         self._end("FINISHED")
 
     def _describe(self, result: tuple, base: str | None, config: DictConfig, track: TrackingConfig) -> None:
@@ -219,7 +240,7 @@ class MlflowParentRun(Callback):
             log.warning("could not write the sweep's descriptions to MLflow: %s", error)
         print(f"\nCompare the runs in the MLflow UI (`make ui` serves a local store):\n  {self.view_url}\n", flush=True)
 
-    def _suite_board(self, config: DictConfig, track: TrackingConfig) -> None:
+    def _suite_board(self, config: DictConfig, track: TrackingConfig, failed: list[str]) -> None:
         """A benchmark over several models: one suite pivot (models x tasks) for the whole sweep."""
         name = str(OmegaConf.select(config, "benchmark.name"))
         try:
@@ -235,15 +256,13 @@ class MlflowParentRun(Callback):
             log.warning("no suite leaderboard for this sweep: %s", error)
         print(f"\nIts runs in the MLflow UI (`make ui` serves a local store):\n  {self.view_url}\n", flush=True)
         sweep_outcome.log_summary(self.client, self.parent_run_id)
-        self._exit_if_jobs_failed(
-            sweep_outcome.failed_children(self.client, self.parent_run_id) or failed_jobs(Path(config.hydra.sweep.dir))
-        )
+        self._exit_if_jobs_failed(failed)
         self._end("FINISHED")
 
-    def _exit_if_jobs_failed(self, failures: list[str]) -> None:
-        if not failures:
+    def _exit_if_jobs_failed(self, failed: list[str]) -> None:
+        if not failed:
             return
-        message = f"{len(failures)} job(s) of this sweep failed; the others ran. " + " | ".join(failures[:3])
+        message = f"{len(failed)} job(s) of this sweep failed; the others ran. " + " | ".join(failed[:3])
         self._end("FAILED", message)
         print(f"error: {message}", file=sys.stderr, flush=True)
         raise SystemExit(2)
@@ -251,9 +270,14 @@ class MlflowParentRun(Callback):
     def _end(self, status: str, error: str | None = None) -> None:
         if self.client is None or self.parent_run_id is None:
             return
+        # The status first: on a full disk the error tag may not fit, and the parent must not stay RUNNING.
+        if not tracking.terminate(self.parent_run_id, status, self.client):
+            log.warning("the sweep's parent run %s is left RUNNING: its end could not be written", self.parent_run_id)
         if error:
-            self.client.set_tag(self.parent_run_id, ERROR, error[:5000])
-        self.client.set_terminated(self.parent_run_id, status=status)
+            try:
+                self.client.set_tag(self.parent_run_id, ERROR, error[:5000])
+            except MlflowException as failure:
+                log.info("could not record the sweep's error on its parent run: %s", failure)
         os.environ.pop(PARENT_RUN_ENV, None)
         signal.signal(signal.SIGINT, self._previous_sigint)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

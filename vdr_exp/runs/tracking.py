@@ -8,6 +8,7 @@ import posixpath
 import sqlite3
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,12 +22,13 @@ import mlflow
 from filelock import FileLock
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
 from vdr_exp.config import TrackingConfig, tracking_uri
 from vdr_exp.errors import ConfigError
-from vdr_exp.runs import server_login
+from vdr_exp.runs import server_login, store_reserve
 from vdr_exp.runtime import failures, interrupts, redact
 from vdr_exp.runtime.names import utf8
 from vdr_exp.tags import ERROR, MLFLOW_EXPERIMENT_KIND, TagFilterError, equals
@@ -83,6 +85,7 @@ def client_for(cfg: TrackingConfig) -> MlflowClient:
                 f"tracking.store={cfg.store} cannot hold an MLflow SQLite store ({error}); point it at a file "
                 "path in a writable folder (or move everything with paths.output_dir=...)."
             ) from None
+        store_reserve.keep(store)  # room to end the runs in when the disk fills up
         return client
     return MlflowClient(tracking_uri=tracking_uri(cfg))
 
@@ -221,7 +224,50 @@ def tracked_run(
         _record_error(run.info.run_id, error)
         raise
     else:
-        mlflow.end_run(status="FINISHED")
+        _end_active(run.info.run_id, "FINISHED")
+
+
+# A run's end status after a failed write (a full disk, a file-size limit): tried again on fresh connections, a
+# moment apart. The status is one small UPDATE; the failed write's rollback gave back the room it had taken.
+END_TRIES = 3
+
+
+def terminate(run_id: str, status: str, client: MlflowClient | None = None) -> bool:
+    """Record the run's end (FINISHED, FAILED, KILLED) whatever failed before it; True when it is recorded. A run
+    is never left RUNNING while a write of its status can still succeed."""
+    client = client or MlflowClient()
+    for attempt in range(END_TRIES):
+        try:
+            client.set_terminated(run_id, status=status)
+            return True
+        except Exception as failure:  # noqa: BLE001 - each try is the last word on this run's status
+            log.info("could not end run %s as %s (try %d of %d): %s", run_id, status, attempt + 1, END_TRIES, failure)
+            store = _local_store(client.tracking_uri)
+            if store is not None and failures.storage(failure) is not None:
+                store_reserve.release(store)  # the disk is full: the room kept for this
+            _reconnect()
+            time.sleep(0.2 * (attempt + 1))
+    return False
+
+
+def _local_store(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def _reconnect() -> None:
+    """Drop MLflow's pooled SQLite connections: the next write opens a fresh one (a connection that met a disk
+    I/O error may keep failing). MLflow keeps one engine per database URI."""
+    for engine in list(SqlAlchemyStore._engine_map.values()):
+        engine.dispose()
+
+
+def _end_active(run_id: str, status: str) -> None:
+    """End this process's active run (MLflow pops it even when its status write fails), retrying the status."""
+    try:
+        mlflow.end_run(status=status)
+    except Exception as failure:
+        if not terminate(run_id, status):
+            raise failure from None
 
 
 def _record_error(run_id: str, error: BaseException) -> None:
@@ -240,6 +286,6 @@ def _record_error(run_id: str, error: BaseException) -> None:
     except Exception as failure:  # noqa: BLE001
         log.info("could not record the error on run %s: %s", run_id, failure)
     try:
-        mlflow.end_run(status=status)
+        _end_active(run_id, status)
     except Exception as failure:  # noqa: BLE001
-        log.info("could not end run %s as %s: %s", run_id, status, failure)
+        log.warning("run %s is left RUNNING: its end (%s) could not be written: %s", run_id, status, failure)

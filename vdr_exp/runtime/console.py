@@ -6,8 +6,14 @@ reads ``TQDM_DISABLE`` when it is imported, not when a bar is drawn.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+
+# MLflow logs each failed database write with its traceback, then raises it: the raised error is said in one line
+# (vdr_exp.runtime.failures; a full disk: "the MLflow database cannot grow"), the copy only with VDR_EXP_DEBUG=1.
+# Likewise a log file on a full disk: its handler's error is not printed as a traceback after every line.
+TRACEBACK_LOGGERS = ("mlflow.store.db.utils",)
 
 
 def set_library_environment() -> None:
@@ -18,6 +24,10 @@ def set_library_environment() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not interactive():  # a log file or CI: one line per event, not a redraw per step
         os.environ.setdefault("TQDM_DISABLE", "1")
+    if os.environ.get("VDR_EXP_DEBUG", "") in ("", "0"):
+        for name in TRACEBACK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        logging.raiseExceptions = False
 
 
 def interactive() -> bool:
