@@ -1,6 +1,6 @@
 """``sdpa_packed``: a packed batch of images attends within each image exactly as one SDPA call per image does, the
 text layers get sdpa itself, and an attention name nothing here can serve is one error line. On random tensors, in
-process (the tiny models through it: tests/e2e/test_packed_attention.py)."""
+process (the tiny models through it: tests/e2e/test_packed_attention_models.py)."""
 
 from __future__ import annotations
 
