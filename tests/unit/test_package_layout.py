@@ -25,3 +25,10 @@ def test_every_package_folder_is_listed_in_pyproject():
             for p in (ROOT / top).rglob("__init__.py")
         }
     assert found == listed
+
+
+def test_no_two_test_modules_share_a_name():
+    """The test folders are not packages: pytest imports each module by its file name, and a second
+    tests/*/test_x.py stops the whole collection ("import file mismatch")."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
