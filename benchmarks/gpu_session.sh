@@ -78,7 +78,8 @@ phase "profile $SIZE_TRAIN ($ATTN, $COMPILE, mini_batch=$MINI_BEST)" 60 "${FORWA
 # shellcheck disable=SC2046
 phase "train $SIZE_TRAIN trainer=blog_fast" 150 "$PY" -m vdr_exp.train $(model "$SIZE_TRAIN") "${DATA[@]}" \
   trainer=blog_fast "${RUN[@]}" "${TRAIN[@]}" "model.attn_implementation=$ATTN" "model.compile=$COMPILE" \
-  "loss.mini_batch_size=$MINI_BEST" trainer.eval_strategy=no trainer.save_strategy=no tracking.log_model=false \
+  "loss.mini_batch_size=$MINI_BEST" trainer.eval_strategy=no trainer.save_strategy=no trainer.save_model=false \
+  tracking.log_model=false \
   "run_name=train-$SIZE_TRAIN-fast"
 if [ "$SIZE_EVAL" != "$SIZE_TRAIN" ]; then
   phase "build $SIZE_EVAL" 180 "$PY" -m vdr_exp.fixtures --standin "$SIZE_EVAL" --out "$ROOT/models" --device "$DEVICE"
