@@ -38,6 +38,7 @@ def test_hashed_no_duplicates_sampler_draws_the_same_batches(fixture_paths):
     assert all(len({queries[i] for i in batch}) == len(batch) for batch in plain)
 
 
+@pytest.mark.slow  # about 40 s of a subprocess building and timing a model: CI runs it, make test keeps its budget
 def test_gpu_recipe_benchmark_runs_tiny_on_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     cmd = [
