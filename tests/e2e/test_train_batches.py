@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from PIL import Image
 
 from vdr_exp import data
 from vdr_exp.config import CONFIG_MODULE, load_train_config, register_configs
@@ -130,3 +131,20 @@ def test_the_image_processor_is_handed_the_models_device_in_training_and_evaluat
     preprocessor(model, PipelineSettings(preprocess_on="device"))(pages)
     assert len(devices) == 2 * len(features) + len(pages)
     assert set(devices) == {str(model.device)}
+
+
+def test_the_model_cards_page_stats_are_the_same_from_opened_pages(fixture_paths, monkeypatch):
+    """The card's stats come from widths and heights, which PIL reads from the header: the trainer is built
+    without decoding every page of the first 100 rows."""
+    from datasets.features.image import Image as ImageFeature
+
+    _, _, model, rows = _collators("tiny_qwen3_vl", fixture_paths.root)
+    expected = {c: model.model_card_data._compute_column_stats(rows, c) for c in rows.column_names}
+    decoded = []
+    decode_example = ImageFeature.decode_example
+    monkeypatch.setattr(ImageFeature, "decode_example", lambda *a, **k: decoded.append(1) or decode_example(*a, **k))
+    train_batches.card_stats_undecoded(model)
+    got = {c: model.model_card_data._compute_column_stats(rows, c) for c in rows.column_names}
+    assert decoded == []
+    assert got == expected and expected["image"]["dtype"] == "image", expected
+    assert isinstance(rows[0]["image"], Image.Image)  # the rows themselves still decode

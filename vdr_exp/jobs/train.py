@@ -117,6 +117,7 @@ def build_trainer(cfg: TrainRunConfig, parts: Training, out_dir: Path, callbacks
         late_interaction=parts.loaded.family.late_interaction,
         name=protocol.name,
     )
+    train_batches.card_stats_undecoded(model)  # the model card's page stats, computed while the trainer is built
     trainer = classes.trainer(
         model=model,
         args=training_args(cfg, model, out_dir, classes.arguments),
