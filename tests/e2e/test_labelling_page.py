@@ -59,7 +59,10 @@ def labelling_page(doc_folder, fixture_paths, tmp_path):
 
 
 def _message(page) -> str:
-    page.wait_for_selector("#message:not([hidden])")
+    """The page's answer to the last action, once it has come (not the "saving…" shown meanwhile)."""
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#message'); return !m.hidden && !m.textContent.endsWith('…'); }"
+    )
     return page.inner_text("#message")
 
 

@@ -102,9 +102,18 @@ class Browser:
         self.page.screenshot(path=str(path))
         return path
 
+    def name_row(self, run_name: str):
+        """The runs-table row (its part with the name) named exactly ``run_name``: a row that merely contains
+        the name is another run's ("eval tiny_qwen3_vl" is where "eval tiny_qwen3_vl_4x" starts)."""
+        return self.page.get_by_text(run_name, exact=True).locator("xpath=ancestor::*[@role='row'][1]").first
+
+    def row_index(self, run_name: str) -> str | None:
+        row = self.name_row(run_name)
+        return row.get_attribute("row-index") if row.count() else None
+
     def row_text(self, run_name: str) -> str:
         """All cells of the runs-table row of ``run_name`` (the grid splits a row into pinned and scrolled parts)."""
-        index = self.page.locator("[role=row]", has_text=run_name).first.get_attribute("row-index")
+        index = self.row_index(run_name)
         return "\n".join(self.page.locator(f"[role=row][row-index='{index}']").all_inner_texts())
 
     def close_assistant(self) -> None:
@@ -161,15 +170,14 @@ def run_checks(client: MlflowClient, browser: Browser, ui: str, experiment: str)
     text = browser.open(runs_url(ui, eid), parent.info.run_name)
     checks.append(Check("experiment opens on its runs table", "Run Name" in text, runs_url(ui, eid)))
     browser.close_assistant()
-    row = browser.page.locator("[role=row]", has_text=parent.info.run_name).first
-    row.locator("button").first.click()  # expand the sweep's parent: its jobs are nested under it
+    browser.name_row(parent.info.run_name).locator("button").first.click()  # expand the sweep's parent: its jobs are nested under it
     names = sorted(c.info.run_name for c in children)
     browser.page.get_by_text(names[0]).first.wait_for(timeout=TIMEOUT_MS)
     browser.widen_column("Run Name", 200)
     browser.page.wait_for_timeout(500)
     text = browser.page.inner_text("body")
     browser.screenshot("1_experiment_runs")
-    shown = [n for n in names if n in text]
+    shown = [n for n in names if n in text and browser.row_index(n) is not None]
     checks.append(Check("every job of the latest sweep listed by its name", shown == names, ", ".join(shown)))
     # What a user sees without widening the column: the table cuts names at about 24 characters, so the
     # first 20 of each job's name must tell it from every other job of the sweep.

@@ -24,8 +24,7 @@ def _cell_values(browser: Browser, runs: list[Run], metric: str) -> dict[str, fl
     values: dict[str, float | None] = {}
     column = sweep_views.column("metrics", metric)
     for run in runs:
-        row = browser.page.locator("[role=row]", has_text=run.info.run_name).first
-        index = row.get_attribute("row-index") if row.count() else None
+        index = browser.row_index(run.info.run_name)
         cells = browser.page.locator(f"[role=row][row-index='{index}'] [col-id='{column}']")
         text = cells.first.inner_text().strip() if index is not None and cells.count() else ""
         try:
@@ -39,8 +38,8 @@ def _row_order(browser: Browser, runs: list[Run]) -> list[str]:
     """Run ids in the order the table shows them (top to bottom)."""
     positions = {}
     for run in runs:
-        row = browser.page.locator("[role=row]", has_text=run.info.run_name).first
-        positions[run.info.run_id] = int(row.get_attribute("row-index") or 1e9) if row.count() else 1e9
+        index = browser.row_index(run.info.run_name)
+        positions[run.info.run_id] = int(index) if index is not None else 1e9
     return sorted(positions, key=positions.get)
 
 

@@ -140,6 +140,8 @@ async function save() {
     query: $("query-text").value,
     relevant: [...state.relevant.entries()].map(([page_id, grade]) => ({ page_id, grade })),
   };
+  // The last answer ("saved q0") would stay on screen while this one is out, read as this save's.
+  say("saving…", false);
   try {
     let saved;
     if (state.editing) {
@@ -159,6 +161,7 @@ async function save() {
 async function remove() {
   if (!state.editing) return;
   const { query_id, revision } = state.editing;
+  say("deleting…", false);
   try {
     await api("DELETE", `/api/queries/${encodeURIComponent(query_id)}?base_revision=${revision}`);
     say(`deleted ${query_id}`, false);
