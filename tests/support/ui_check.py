@@ -170,7 +170,8 @@ def run_checks(client: MlflowClient, browser: Browser, ui: str, experiment: str)
     text = browser.open(runs_url(ui, eid), parent.info.run_name)
     checks.append(Check("experiment opens on its runs table", "Run Name" in text, runs_url(ui, eid)))
     browser.close_assistant()
-    browser.name_row(parent.info.run_name).locator("button").first.click()  # expand the sweep's parent: its jobs are nested under it
+    # Expand the sweep's parent: its jobs are nested under it.
+    browser.name_row(parent.info.run_name).locator("button").first.click()
     names = sorted(c.info.run_name for c in children)
     browser.page.get_by_text(names[0]).first.wait_for(timeout=TIMEOUT_MS)
     browser.widen_column("Run Name", 200)
