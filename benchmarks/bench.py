@@ -7,8 +7,9 @@
 
 Offline: the tiny Qwen3-VL fixture and the synthetic pages (64 queries, 320 pages), CPU. Each timing is the
 median of several alternating repetitions in this one process, after a warm-up; (d) takes the fastest run of
-each side instead (a training run's time varies more than the difference it measures). The bare side of (a) gets what
-Sentence Transformers takes, decoded images: it decodes the pages itself, inside its timing, as a script would.
+each side instead (a training run's time varies more than the difference it measures). The bare side of (a)
+gets what Sentence Transformers takes, decoded images: it decodes the pages itself, inside its timing, as a
+script would.
 
     python benchmarks/bench.py [--repeats 3] [--train-steps 12]
     python benchmarks/bench.py --tiny      # seconds: every ratio printed once, targets not enforced (the CI test)
@@ -179,13 +180,14 @@ def train_ratio(cfg, repeats: int) -> tuple[float, float, float]:
         with mlflow.start_run():
             return one(True, out)
 
+    ours: list[float] = []
+    bare: list[float] = []
+    sides = [(ours, framework), (bare, lambda out: one(False, out))]
     with tempfile.TemporaryDirectory() as folder:
         mlflow.set_tracking_uri(f"sqlite:///{folder}/bench.db")
-        ours, bare = [], []
         one(False, Path(folder))  # warm-up
         for i in range(repeats):  # each side goes first every other time: neither always runs on a warmer machine
-            pair = [(ours, framework), (bare, lambda out: one(False, out))]
-            for times, run in pair if i % 2 == 0 else pair[::-1]:
+            for times, run in sides if i % 2 == 0 else sides[::-1]:
                 times.append(run(Path(folder)))
     # The fastest of each side, not the median: one bare run of these 12 steps took 7.2 s to 10.2 s on a busy
     # 2-core machine, a spread larger than the difference measured; the fastest run is the least disturbed one.
